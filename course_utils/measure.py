@@ -1,0 +1,123 @@
+"""Measuring what freezing saves: step times (interleaved medians, ratios) and bytes."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the median and all repeats."""
+
+    median: float
+    times: tuple[float, ...]
+
+    def __str__(self) -> str:
+        return f"{self.median * 1e3:.2f} ms (median of {len(self.times)})"
+
+
+def _sync(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_calls(
+    fns: Mapping[str, Callable[[], object]],
+    repeats: int = 15,
+    warmup: int = 3,
+    device: torch.device | None = None,
+) -> dict[str, Timing]:
+    """Time several functions, interleaved round by round, after ``warmup`` untimed rounds.
+
+    Interleaving makes the ratios robust: a burst of background load hits every candidate
+    in the same round instead of one candidate only.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}.")
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(warmup + repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            if round_ >= warmup:
+                samples[name].append(time.perf_counter() - start)
+    return {name: Timing(statistics.median(t), tuple(t)) for name, t in samples.items()}
+
+
+def training_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> Callable[[], float]:
+    """A closure running one forward/backward/step on (x, y); returns the loss."""
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> float:
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def speedups(timings: Mapping[str, Timing], baseline: str) -> dict[str, float]:
+    """How many times faster than ``baseline`` each candidate is (baseline time / its time)."""
+    if baseline not in timings:
+        raise KeyError(f"Baseline {baseline!r} not among {sorted(timings)}.")
+    base = timings[baseline].median
+    return {name: base / t.median for name, t in timings.items()}
+
+
+def tensor_bytes(tensors) -> int:
+    """Total bytes of an iterable of tensors (None entries are skipped)."""
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+def parameter_bytes(model: nn.Module, trainable_only: bool = False) -> int:
+    """Bytes held by parameters (only the trainable ones if asked)."""
+    return tensor_bytes(p for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def gradient_bytes(model: nn.Module) -> int:
+    """Bytes held by ``.grad`` tensors right now."""
+    return tensor_bytes(p.grad for p in model.parameters())
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of optimizer state (momentum buffers, Adam moments), excluding scalar step counters."""
+    return tensor_bytes(
+        value
+        for state in optimizer.state.values()
+        for value in state.values()
+        if isinstance(value, torch.Tensor) and value.dim() > 0
+    )
+
+
+def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> int:
+    """Bytes autograd saves for the backward pass during one forward (parameters excluded).
+
+    Uses ``torch.autograd.graph.saved_tensors_hooks``: every tensor packed for backward passes
+    through the hook. Storages are counted once, and the model's own parameters are skipped
+    (they exist anyway).
+    """
+    param_ptrs = {p.data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        ptr = tensor.untyped_storage().data_ptr()
+        if ptr not in param_ptrs:
+            seen[ptr] = max(seen.get(ptr, 0), tensor.untyped_storage().nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+        if y is not None:
+            nn.functional.cross_entropy(out, y)
+    return sum(seen.values())

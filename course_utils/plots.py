@@ -1,0 +1,71 @@
+"""The few plots the notebooks share, with one colour per strategy across the course."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+STRATEGY_COLORS: dict[str, str] = {
+    "scratch": "#7f7f7f",  # grey: no pretrained knowledge
+    "frozen": "#1f77b4",  # blue: frozen backbone + new head
+    "full": "#d62728",  # red: full fine-tuning
+    "partial": "#9467bd",
+    "gradual": "#2ca02c",
+}
+
+
+def plot_block_bars(
+    values: Mapping[str, float], title: str, ylabel: str, ax: plt.Axes | None = None, color: str = "#1f77b4"
+) -> plt.Axes:
+    """One bar per block (e.g. parameter count or weight change), values written on the bars."""
+    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    names, heights = list(values), [float(v) for v in values.values()]
+    bars = ax.bar(names, heights, color=color)
+    ax.bar_label(bars, labels=[f"{h:.3g}" for h in heights], fontsize=8)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.margins(y=0.15)
+    return ax
+
+
+def plot_learning_curve(
+    x: Sequence[float],
+    results: Mapping[str, np.ndarray],
+    title: str,
+    xlabel: str = "labelled images per class",
+    ylabel: str = "target test accuracy (%)",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Mean ± min/max band over seeds for each strategy; ``results[name]`` has shape (len(x), seeds)."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    for name, runs in results.items():
+        runs = np.asarray(runs, dtype=float)
+        color = STRATEGY_COLORS.get(name)
+        ax.plot(x, runs.mean(1), "o-", label=name, color=color)
+        ax.fill_between(x, runs.min(1), runs.max(1), alpha=0.2, color=color)
+    ax.set_xscale("log")
+    ax.set_xticks(list(x), [str(v) for v in x])
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def show_images(images: torch.Tensor, title: str, ncols: int = 8, cmap: str = "gray", symmetric: bool = False) -> plt.Figure:
+    """A grid of single-channel images (digits, filters or feature maps)."""
+    images = images.detach().cpu().reshape(-1, *images.shape[-2:])
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img in zip(axes.flat, images):
+        limit = float(img.abs().max()) or 1.0
+        kwargs = {"vmin": -limit, "vmax": limit} if symmetric else {}
+        ax.imshow(img.numpy(), cmap=cmap, **kwargs)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

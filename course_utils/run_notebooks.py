@@ -1,0 +1,53 @@
+"""Execute notebooks top to bottom in a fresh kernel, in place, and report how long each took.
+
+    python -m course_utils.run_notebooks notebooks/01_layers.ipynb [...]
+
+This is how the committed notebooks are produced: one clean run, in order, from the
+notebooks folder, so execution counts go 1..n and relative paths work.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+KERNEL = "python3"
+CELL_TIMEOUT_S = 300
+
+
+def execute(path: Path, write: bool = True) -> tuple[nbformat.NotebookNode, float]:
+    """Run every cell of ``path`` in a new kernel; returns (notebook, seconds). Raises on a cell error."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name=KERNEL,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"}
+    if write:
+        nbformat.write(notebook, path)
+    return notebook, seconds
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    total = 0.0
+    for name in argv:
+        _, seconds = execute(Path(name))
+        total += seconds
+        print(f"{name}: {seconds:.1f} s")
+    print(f"total: {total:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

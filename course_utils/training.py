@@ -1,0 +1,132 @@
+"""Seeding, device choice, and a short, seeded train/evaluate loop that returns its history."""
+from __future__ import annotations
+
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import batches
+from .freezing import set_bn_eval, trainable_parameters
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def get_device() -> torch.device:
+    """CUDA when a GPU is present, else the CPU. Everything in the course runs on either."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate in eval mode, then restore every module's own train/eval flag."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, mode in modes.items():
+            module.train(mode)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Model outputs for ``x`` in eval mode, batched, without touching the model's modes."""
+    device = next(model.parameters()).device
+    with eval_mode(model):
+        return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy in [0, 1] of ``model`` on (x, y)."""
+    return (predict(model, x).argmax(1) == y).float().mean().item()
+
+
+@dataclass
+class History:
+    """What a training run recorded: loss per step, test accuracy per epoch, wall time."""
+
+    loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    step_at_eval: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def final_acc(self) -> float:
+        if not self.test_acc:
+            raise ValueError("No evaluation was recorded: pass x_test/y_test to train().")
+        return self.test_acc[-1]
+
+
+def make_optimizer(model: nn.Module, kind: str = "adam", lr: float = 1e-3, **kwargs) -> torch.optim.Optimizer:
+    """An optimizer over the trainable parameters only (clear error if there are none)."""
+    kinds = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
+    if kind not in kinds:
+        raise ValueError(f"Unknown optimizer {kind!r}; choose one of {sorted(kinds)}.")
+    return kinds[kind](trainable_parameters(model), lr=lr, **kwargs)
+
+
+def train(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    *,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    optimizer: torch.optim.Optimizer | None = None,
+    x_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    seed: int = 0,
+    frozen_bn_eval: bool = True,
+    min_steps: int = 0,
+    on_epoch_end: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
+    progress: bool = False,
+) -> History:
+    """Train with cross-entropy; evaluate on (x_test, y_test) after every epoch if given.
+
+    The optimizer defaults to Adam over the trainable parameters. With ``frozen_bn_eval``
+    (the default) frozen BatchNorm layers are put back in eval mode after ``model.train()``,
+    so a frozen block really stays frozen. ``min_steps`` adds epochs until at least that many
+    optimizer steps ran (useful with very few labels). ``on_epoch_end(epoch, model, optimizer)``
+    is called after each epoch (e.g. to unfreeze a block).
+    """
+    if len(x_train) != len(y_train):
+        raise ValueError(f"x_train has {len(x_train)} rows but y_train has {len(y_train)}.")
+    device = next(model.parameters()).device
+    optimizer = optimizer or make_optimizer(model, lr=lr)
+    steps_per_epoch = -(-len(x_train) // batch_size)
+    epochs = max(epochs, -(-min_steps // steps_per_epoch))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout masks
+    history = History()
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        model.train()
+        if frozen_bn_eval:
+            set_bn_eval(model)
+        for xb, yb in batches(x_train, y_train, batch_size, generator):
+            loss = loss_fn(model(xb.to(device)), yb.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history.loss.append(loss.item())
+        if x_test is not None and y_test is not None:
+            history.test_acc.append(evaluate(model, x_test, y_test))
+            history.step_at_eval.append(len(history.loss))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model, optimizer)
+    history.seconds = time.perf_counter() - start
+    return history

@@ -1,0 +1,70 @@
+"""The commit-to-your-answer quiz: the answer is revealed only after a choice."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import ipywidgets as widgets
+
+
+class Quiz:
+    """A multiple-choice question whose answer is revealed only after the learner commits.
+
+    >>> q = Quiz("Does freezing remove a layer?", ["yes", "no"], answer=1,
+    ...          explanation="It stays in the forward pass.", proof="see the claim check in section 3")
+    >>> q.choice.value = "no"; q.reveal_button.click(); q.correct
+    True
+    """
+
+    def __init__(
+        self,
+        question: str,
+        options: Sequence[str],
+        answer: int,
+        explanation: str,
+        proof: str = "",
+    ) -> None:
+        if len(options) < 2:
+            raise ValueError("A quiz needs at least two options.")
+        if not 0 <= answer < len(options):
+            raise ValueError(f"answer must index options (0..{len(options) - 1}), got {answer}.")
+        self.question, self.options, self.answer = question, list(options), answer
+        self.explanation, self.proof = explanation, proof
+        self.choice = widgets.RadioButtons(options=self.options, value=None, layout={"width": "max-content"})
+        self.reveal_button = widgets.Button(description="Reveal answer", disabled=True, button_style="info")
+        self.feedback = widgets.HTML(value="<i>Pick an answer first: commit before you peek.</i>")
+        self.revealed = False
+        self.choice.observe(self._on_choice, names="value")
+        self.reveal_button.on_click(self._on_reveal)
+        self.widget = widgets.VBox(
+            [widgets.HTML(f"<b>Commit to your answer:</b> {question}"), self.choice, self.reveal_button, self.feedback]
+        )
+
+    @property
+    def correct(self) -> bool | None:
+        """True/False once revealed, None before."""
+        if not self.revealed:
+            return None
+        return self.choice.index == self.answer
+
+    def _on_choice(self, change: dict) -> None:
+        self.reveal_button.disabled = change["new"] is None
+        if self.revealed:  # changing the answer after the reveal re-grades it
+            self._show()
+
+    def _on_reveal(self, _button: widgets.Button | None = None) -> None:
+        if self.choice.value is None:
+            self.feedback.value = "<i>Pick an answer first: commit before you peek.</i>"
+            return
+        self.revealed = True
+        self._show()
+
+    def _show(self) -> None:
+        verdict = "✅ Right." if self.correct else f"❌ Not quite: the answer is <b>{self.options[self.answer]}</b>."
+        proof = f"<br><small>Proof: {self.proof}</small>" if self.proof else ""
+        self.feedback.value = f"{verdict} {self.explanation}{proof}"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"Quiz: {self.question} (options: {' / '.join(self.options)})"

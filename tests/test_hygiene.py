@@ -1,0 +1,59 @@
+"""Committed notebooks are executed in order, error-free, portable, and follow the course skeleton."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+MACHINE_PATH = re.compile(r"(/root/|/home/|/Users/|/tmp/|/work/|[A-Z]:\\\\Users)")
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_in_order(path: Path) -> None:
+    counts = [c["execution_count"] for c in _load(path)["cells"] if c["cell_type"] == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name} is not executed top to bottom in one run (counts {counts}); "
+        f"re-run it with `make execute NB=notebooks/{path.name}`"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_errors_or_stderr(path: Path) -> None:
+    for index, cell in enumerate(_load(path)["cells"]):
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"{path.name} cell {index} has an error output"
+            assert output.get("name") != "stderr", f"{path.name} cell {index} wrote to stderr: {output.get('text')!r:.200}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_machine_specific_output(path: Path) -> None:
+    text = json.dumps([c.get("outputs", []) for c in _load(path)["cells"]])
+    match = MACHINE_PATH.search(text)
+    assert match is None, f"{path.name} shows a machine path in an output: …{text[max(0, match.start() - 60):match.end() + 60]}…"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernel_is_python3(path: Path) -> None:
+    assert _load(path)["metadata"].get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_follows_the_course_skeleton(path: Path) -> None:
+    cells = _load(path)["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    for heading in ["Learning objectives", "Claim check", "Exercises", "Key takeaways", "Solutions"]:
+        assert heading.lower() in markdown.lower(), f"{path.name} lacks a '{heading}' section"
+    assert "assert " in code, f"{path.name} has no claim check that asserts"
+    assert "NBVAL_CHECK_OUTPUT" in code, f"{path.name} has no cell whose output nbval compares"

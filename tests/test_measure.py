@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from course_utils.freezing import freeze, trainable_parameters
+from course_utils.measure import (
+    Timing,
+    gradient_bytes,
+    optimizer_state_bytes,
+    parameter_bytes,
+    saved_activation_bytes,
+    speedups,
+    tensor_bytes,
+    time_calls,
+    training_step,
+)
+from course_utils.models import CourseCNN
+
+
+def test_time_calls_orders_and_counts() -> None:
+    timings = time_calls({"slow": lambda: time.sleep(0.004), "fast": lambda: None}, repeats=5, warmup=1)
+    assert len(timings["slow"].times) == 5
+    assert timings["slow"].median > timings["fast"].median
+    assert speedups(timings, "slow")["fast"] > 5
+    assert "ms" in str(timings["slow"])
+
+
+def test_time_calls_and_speedups_validate() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        time_calls({"a": lambda: None}, repeats=0)
+    with pytest.raises(KeyError, match="Baseline 'x'"):
+        speedups({"a": Timing(1.0, (1.0,))}, "x")
+
+
+def test_frozen_backbone_step_is_faster(batch) -> None:
+    full, frozen = CourseCNN(), CourseCNN()
+    freeze(frozen, "block1", "block2", "block3")
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 5, (64,))
+    steps = {
+        "full": training_step(full, torch.optim.Adam(full.parameters()), x, y),
+        "frozen": training_step(frozen, torch.optim.Adam(trainable_parameters(frozen)), x, y),
+    }
+    assert speedups(time_calls(steps, repeats=10), "full")["frozen"] > 1.2
+
+
+def test_bytes_follow_trainable_parameters(model: CourseCNN, batch) -> None:
+    total = sum(p.numel() for p in model.parameters()) * 4
+    assert parameter_bytes(model) == total == tensor_bytes(model.parameters())
+    freeze(model, "block1", "block2", "block3")
+    trainable = parameter_bytes(model, trainable_only=True)
+    assert trainable == (256 * 5 + 5) * 4
+    optimizer = torch.optim.Adam(trainable_parameters(model))
+    assert gradient_bytes(model) == 0
+    training_step(model, optimizer, *batch)()
+    assert gradient_bytes(model) == trainable
+    assert optimizer_state_bytes(optimizer) == 2 * trainable, "Adam keeps two moments per trainable weight"
+
+
+def test_saved_activations_shrink_when_the_backbone_is_frozen(batch) -> None:
+    full, frozen = CourseCNN(), CourseCNN()
+    freeze(frozen, "block1", "block2", "block3")
+    full_bytes = saved_activation_bytes(full, *batch)
+    frozen_bytes = saved_activation_bytes(frozen, *batch)
+    assert full_bytes > 10 * frozen_bytes > 0
