@@ -121,3 +121,18 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor | 
         if y is not None:
             nn.functional.cross_entropy(out, y)
     return sum(seen.values())
+
+
+def paired_ratios(timings: Mapping[str, Timing], baseline: str) -> dict[str, float]:
+    """Median over rounds of (candidate time / baseline time in the same round).
+
+    ``time_calls`` runs every candidate once per round, so each round gives a paired ratio;
+    its median shrugs off load bursts better than a ratio of medians. Below 1 means faster.
+    """
+    if baseline not in timings:
+        raise KeyError(f"Baseline {baseline!r} not among {sorted(timings)}.")
+    base = timings[baseline].times
+    return {
+        name: statistics.median(t / b for t, b in zip(timing.times, base))
+        for name, timing in timings.items()
+    }

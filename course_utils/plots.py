@@ -69,3 +69,31 @@ def show_images(images: torch.Tensor, title: str, ncols: int = 8, cmap: str = "g
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_heatmap(
+    values: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str,
+    cbar_label: str = "accuracy (%)",
+    ax: plt.Axes | None = None,
+    fmt: str = "{:.1f}",
+    cmap: str = "viridis",
+) -> plt.Axes:
+    """A table as a heat map, each cell annotated with its value (NaN cells left blank)."""
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"values has shape {values.shape}, labels say {(len(row_labels), len(col_labels))}.")
+    ax = ax or plt.subplots(figsize=(1.1 * len(col_labels) + 2, 0.6 * len(row_labels) + 1.5))[1]
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    ax.figure.colorbar(image, ax=ax, label=cbar_label)
+    ax.set_xticks(range(len(col_labels)), list(col_labels))
+    ax.set_yticks(range(len(row_labels)), list(row_labels))
+    finite = values[np.isfinite(values)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=9, color="black" if v > middle else "white")
+    ax.set_title(title)
+    return ax

@@ -16,11 +16,18 @@ from .data import batches
 from .freezing import set_bn_eval, trainable_parameters
 
 
-def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA)."""
+def seed_everything(seed: int = 0, threads: int | None = 1) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA), and pin PyTorch to ``threads`` CPU threads.
+
+    One thread by default: the course's models are too small to gain from more, a single
+    thread gives the same float results on every machine, and it does not slow to a crawl
+    when other processes compete for the cores. ``threads=None`` leaves the setting alone.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def get_device() -> torch.device:
@@ -130,3 +137,49 @@ def train(
             on_epoch_end(epoch, model, optimizer)
     history.seconds = time.perf_counter() - start
     return history
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module, x: torch.Tensor, n_blocks: int | None = None, batch_size: int = 1000
+) -> torch.Tensor:
+    """Outputs of the model's first ``n_blocks`` top-level blocks for ``x`` (all but the last if None).
+
+    Runs in eval mode, without autograd, batched, and returns CPU tensors: the cache of a
+    frozen prefix. Only valid while that prefix stays frozen, with BatchNorm in eval mode and
+    no random augmentation of ``x``.
+    """
+    blocks = [child for _, child in model.named_children()]
+    n_blocks = len(blocks) - 1 if n_blocks is None else n_blocks
+    if not 0 <= n_blocks <= len(blocks):
+        raise ValueError(f"n_blocks must be between 0 and {len(blocks)}, got {n_blocks}.")
+    device = next(model.parameters()).device
+    prefix = nn.Sequential(*blocks[:n_blocks])
+    with eval_mode(model):
+        return torch.cat([prefix(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: torch.Tensor) -> int:
+    """Re-estimate the running statistics of the *trainable* BatchNorm layers on ``x`` (one pass).
+
+    Frozen BN layers keep theirs. Like ``torch.optim.swa_utils.update_bn`` but leaves frozen
+    layers alone; useful after a short fine-tune, when running stats still lag behind the new
+    data. Returns how many BN layers were re-estimated; the model is left in eval mode.
+    """
+    layers = [
+        m for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and any(p.requires_grad for p in m.parameters())
+    ]
+    device = next(model.parameters()).device
+    model.train()
+    set_bn_eval(model)
+    momenta = [m.momentum for m in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over the pass
+    model(x.to(device))
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    model.eval()
+    return len(layers)

@@ -65,3 +65,12 @@ def test_saved_activations_shrink_when_the_backbone_is_frozen(batch) -> None:
     full_bytes = saved_activation_bytes(full, *batch)
     frozen_bytes = saved_activation_bytes(frozen, *batch)
     assert full_bytes > 10 * frozen_bytes > 0
+
+
+def test_paired_ratios_pair_rounds() -> None:
+    from course_utils.measure import paired_ratios
+
+    timings = {"base": Timing(2.0, (1.0, 2.0, 10.0)), "fast": Timing(1.0, (0.5, 1.0, 5.0))}
+    assert paired_ratios(timings, "base") == {"base": 1.0, "fast": 0.5}
+    with pytest.raises(KeyError, match="Baseline 'x'"):
+        paired_ratios(timings, "x")

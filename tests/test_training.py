@@ -21,6 +21,18 @@ def test_seed_everything_repeats_random_draws() -> None:
     assert torch.equal(a, torch.rand(3))
 
 
+def test_seed_everything_pins_threads() -> None:
+    before = torch.get_num_threads()
+    try:
+        seed_everything(0, threads=1)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        seed_everything(0, threads=None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_device_is_usable() -> None:
     assert torch.zeros(1, device=get_device()).device.type in {"cpu", "cuda"}
 

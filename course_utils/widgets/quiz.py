@@ -38,6 +38,7 @@ class Quiz:
         self.widget = widgets.VBox(
             [widgets.HTML(f"<b>Commit to your answer:</b> {question}"), self.choice, self.reveal_button, self.feedback]
         )
+        self.widget.add_class("course-quiz")  # lets the browser test find quizzes
 
     @property
     def correct(self) -> bool | None:
