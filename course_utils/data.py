@@ -46,11 +46,25 @@ def _load_arrays() -> tuple[np.ndarray, np.ndarray]:
         return archive["images"], archive["labels"]
 
 
-def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """All shipped digits as float images in [0, 1], shape (N, 1, 28, 28), and int64 labels."""
+@lru_cache(maxsize=1)
+def _as_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = _load_arrays()
-    x = torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
-    return x, torch.from_numpy(labels).long()
+    return torch.from_numpy(images).float().div_(255.0).unsqueeze(1), torch.from_numpy(labels).long()
+
+
+def clear_cache() -> None:
+    """Forget the loaded data set (the next call re-reads and re-verifies the file)."""
+    _load_arrays.cache_clear()
+    _as_tensors.cache_clear()
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """All shipped digits as float images in [0, 1], shape (N, 1, 28, 28), and int64 labels.
+
+    Returns fresh copies, so changing them in place cannot affect later calls.
+    """
+    x, y = _as_tensors()
+    return x.clone(), y.clone()
 
 
 def _validate_classes(classes: Sequence[int]) -> tuple[int, ...]:
@@ -80,7 +94,7 @@ def make_task(
     labelled. ``shift`` applies a named distribution shift (see ``SHIFTS``) to train and test.
     """
     classes = _validate_classes(classes)
-    x, y = load_digits()
+    x, y = _as_tensors()  # indexing below copies, so the cache stays untouched
     train_idx, test_idx = [], []
     for digit in classes:
         pool, test = _split_indices(y, digit)

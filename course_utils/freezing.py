@@ -7,7 +7,6 @@ from typing import Iterable, Mapping
 
 import torch
 from torch import nn
-from torchvision.ops import FrozenBatchNorm2d
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -225,6 +224,8 @@ def to_frozen_batchnorm(model: nn.Module, only_frozen: bool = True) -> int:
     nor drift, in any mode. With ``only_frozen`` only BN layers whose parameters are frozen are
     replaced. Returns how many were replaced.
     """
+    from torchvision.ops import FrozenBatchNorm2d  # imported here: torchvision.ops costs seconds to import
+
     count = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):

@@ -7,7 +7,8 @@ checkbox, train, answer a quiz, and require zero console errors.
 
 Locally the test is skipped when /usr/bin/chromium is missing (`apt-get install chromium`
 enables it); with CI=true a missing browser fails. A screenshot of the freeze panel lands
-in test-artifacts/ (plus a full-page screenshot and the server log when something fails).
+in test-artifacts/ (plus a full-page screenshot, the server log and the console errors when
+something fails).
 """
 from __future__ import annotations
 
@@ -210,6 +211,7 @@ def test_freeze_panel_and_quiz_work_in_jupyterlab(lab: Lab) -> None:
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
                 shutil.copy(lab.log, ARTIFACTS / "jupyterlab.log")
+                (ARTIFACTS / "browser_console_errors.txt").write_text("\n".join(errors) + "\n")
                 raise
         finally:
             browser.close()

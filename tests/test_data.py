@@ -10,13 +10,15 @@ from course_utils.data import SHIFTS, apply_shift, batches, load_digits, make_ta
 
 
 def test_load_digits_shape_range_and_balance() -> None:
-    data._load_arrays.cache_clear()
+    data.clear_cache()
     start = time.perf_counter()
     x, y = load_digits()
     assert time.perf_counter() - start < 1.0
     assert x.shape == (5000, 1, 28, 28) and x.dtype == torch.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert torch.bincount(y).tolist() == [500] * 10
+    x[0] = 7.0
+    assert load_digits()[0][0].max() <= 1.0, "load_digits must hand out copies"
 
 
 def test_task_remaps_labels_and_fixes_test_set() -> None:

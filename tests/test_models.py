@@ -52,9 +52,9 @@ def data_copy(tmp_path, monkeypatch):
     for name in ["SHA256SUMS", CHECKPOINT_FILE, data.DATA_FILE]:
         shutil.copy(paths.data_dir() / name, tmp_path / name)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    data._load_arrays.cache_clear()
+    data.clear_cache()
     yield tmp_path
-    data._load_arrays.cache_clear()
+    data.clear_cache()
 
 
 def test_corrupt_checkpoint_raises_checksum_error(data_copy) -> None:
