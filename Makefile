@@ -17,8 +17,8 @@ lab: setup  ## open the course in JupyterLab
 test: setup  ## run every test: unit, widgets, hygiene, nbval re-execution of all notebooks
 	$(PY) -m pytest
 
-unit: setup  ## unit tests only (fast)
-	$(PY) -m pytest tests
+unit: setup  ## unit tests only (fast: no notebook execution, no browser)
+	$(PY) -m pytest tests -m "not browser and not slow"
 
 execute: setup  ## re-execute notebooks in place, in order (NB=notebooks/03_freezing.ipynb for one)
 	$(PY) -m course_utils.run_notebooks $(or $(NB),$(NOTEBOOKS))

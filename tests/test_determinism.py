@@ -102,6 +102,7 @@ def test_checked_outputs_and_differences() -> None:
     assert differences(outputs, {0: ["stdout: other\n"]})[0].startswith("cell 0:")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
     notebooks_for_today(NOTEBOOKS, datetime.date.today(), os.environ.get("DETERMINISM_NOTEBOOKS", "")),
