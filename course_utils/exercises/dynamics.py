@@ -8,15 +8,7 @@ from torch import nn
 
 from ..models import CourseCNN
 from ._feedback import Feedback, check
-
-
-def _model_and_batch(seed: int = 0) -> tuple[CourseCNN, torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = CourseCNN()
-    x = torch.rand(8, 1, 28, 28, generator=generator)
-    y = torch.randint(0, 5, (8,), generator=generator)
-    return model, x, y
+from ._fixtures import model_and_batch
 
 
 def check_backward_stops_after_block2(model: nn.Module) -> Feedback:
@@ -80,7 +72,7 @@ def check_adam_state_bytes(model: nn.Module, answer: object) -> Feedback:
 
 def check_grad_norms(grad_norms: Callable[[nn.Module], dict]) -> Feedback:
     """Exercise 3: ``grad_norms(model)`` returns {name: L2 norm of .grad} for the trainable parameters."""
-    model, x, y = _model_and_batch()
+    model, x, y = model_and_batch()
     model.block1.requires_grad_(False)
     nn.functional.cross_entropy(model(x), y).backward()
     expected = {n: p.grad.norm().item() for n, p in model.named_parameters() if p.requires_grad}

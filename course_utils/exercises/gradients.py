@@ -8,22 +8,13 @@ import torch
 from torch import nn
 
 from ..freezing import changed_since, snapshot
-from ..models import CourseCNN
 from ._feedback import Feedback, check
-
-
-def _model_and_batch(seed: int = 0) -> tuple[CourseCNN, torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = CourseCNN()
-    x = torch.rand(8, 1, 28, 28, generator=generator)
-    y = torch.randint(0, 5, (8,), generator=generator)
-    return model, x, y
+from ._fixtures import model_and_batch
 
 
 def check_sgd_step(sgd_step: Callable[[nn.Module, float], None]) -> Feedback:
     """Exercise 1: ``sgd_step(model, lr)`` applies ``p -= lr * p.grad`` to every parameter with a grad."""
-    model, x, y = _model_and_batch()
+    model, x, y = model_and_batch()
     model.eval()
     nn.functional.cross_entropy(model(x), y).backward()
     reference = copy.deepcopy(model)
@@ -55,7 +46,7 @@ def check_sgd_step(sgd_step: Callable[[nn.Module, float], None]) -> Feedback:
 
 def measured_accumulation_factor() -> float:
     """What the head bias gradient becomes after two backward passes without zero_grad, over one pass."""
-    model, x, y = _model_and_batch()
+    model, x, y = model_and_batch()
     model.eval()
     nn.functional.cross_entropy(model(x), y).backward()
     first = model.head[2].bias.grad.clone()
@@ -85,7 +76,7 @@ def check_accumulation_factor(factor) -> Feedback:
 
 def measured_changes_with_lr0() -> set[str]:
     """state_dict entries that change in one train-mode SGD step with lr=0."""
-    model, x, y = _model_and_batch()
+    model, x, y = model_and_batch()
     model.train()
     before = snapshot(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
