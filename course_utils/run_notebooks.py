@@ -25,6 +25,7 @@ def execute(path: Path, write: bool = True) -> tuple[nbformat.NotebookNode, floa
         notebook,
         timeout=CELL_TIMEOUT_S,
         kernel_name=KERNEL,
+        shutdown_kernel="immediate",  # the run is over; no need to wait for a graceful exit
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
