@@ -85,3 +85,28 @@ def test_main_writes_the_report(tmp_path: Path, monkeypatch, capsys) -> None:
     assert bench.main(["--no-notebooks"]) == 0
     written = (tmp_path / "bench" / "results.md").read_text()
     assert written == report({}, headlines()) and "written to bench/results.md" in capsys.readouterr().out
+
+
+def test_measured_ratios_run_on_tiny_settings() -> None:
+    assert bench.step_time_ratio(batch_size=8, repeats=2) > 0
+    assert bench.resnet18_step_time_ratio(image_size=32, batch_size=2, repeats=1) > 0
+    assert bench.course_cached_epoch_speedup(repeats=1) > 1, "skipping the backbone cannot be slower"
+
+
+def test_transfer_vs_scratch_shape_and_bad_strategy() -> None:
+    result = bench.transfer_vs_scratch(ks=(1,), seeds=(0,))
+    assert set(result) == {1} and set(result[1]) == {"scratch", "frozen"}
+    assert all(0 <= acc[0] <= 100 for acc in result[1].values())
+    with pytest.raises(ValueError, match="strategy must be"):
+        bench.few_label_accuracy("full", 1, 0)
+
+
+def test_notebook_times_executes_without_writing(tmp_path: Path) -> None:
+    import nbformat
+
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1 + 1")]), path)
+    before = path.read_text()
+    times = bench.notebook_times([path])
+    assert list(times) == ["tiny.ipynb"] and times["tiny.ipynb"] > 0
+    assert path.read_text() == before
