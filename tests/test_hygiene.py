@@ -1,8 +1,10 @@
 """Committed notebooks are executed in order, error-free, portable, and follow the course skeleton."""
 from __future__ import annotations
 
+import getpass
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,9 @@ def test_no_machine_specific_output(path: Path) -> None:
     text = json.dumps([c.get("outputs", []) for c in _load(path)["cells"]])
     match = MACHINE_PATH.search(text)
     assert match is None, f"{path.name} shows a machine path in an output: …{text[max(0, match.start() - 60):match.end() + 60]}…"
+    for name in {socket.gethostname(), getpass.getuser()} - {"root", "localhost", ""}:
+        if len(name) >= 4:  # shorter names occur in ordinary text
+            assert name not in text, f"{path.name} shows this machine's host or user name {name!r} in an output"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
