@@ -25,3 +25,11 @@ def test_feedback_accumulates() -> None:
     fb.add(True, "a", "b")
     fb.add(False, "c", "d")
     assert not fb.passed and len(fb.messages) == 2
+
+
+def test_is_function_passes_callables_and_hints_otherwise() -> None:
+    from course_utils.exercises import is_function
+
+    assert check("demo", is_function(len, "sgd_step(model, lr)"), verbose=False).passed
+    result = check("demo", is_function(None, "sgd_step(model, lr)"), verbose=False)
+    assert not result.passed and "Define a function: def sgd_step(model, lr): ..." in str(result)

@@ -1,4 +1,4 @@
 """Exercise checkers, one module per notebook. They print feedback and never raise."""
-from ._feedback import Feedback, check
+from ._feedback import Feedback, check, is_function
 
-__all__ = ["Feedback", "check"]
+__all__ = ["Feedback", "check", "is_function"]

@@ -25,6 +25,12 @@ class Feedback:
         return self.passed
 
 
+def is_function(answer: object, signature: str) -> Callable[[Feedback], object]:
+    """A test that ``answer`` is callable; ``signature`` like ``"sgd_step(model, lr)"`` shapes the hint."""
+    name = signature.split("(")[0]
+    return lambda fb: fb.add(callable(answer), f"{name} is a function.", f"Define a function: def {signature}: ...")
+
+
 def check(name: str, *tests: Callable[[Feedback], object], verbose: bool = True) -> Feedback:
     """Run ``tests`` (each adds verdicts to a Feedback) and print the result.
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..models import CourseCNN
-from ._feedback import Feedback, check
+from ._feedback import Feedback, check, is_function
 from ._fixtures import model_and_batch
 
 
@@ -77,8 +77,6 @@ def check_grad_norms(grad_norms: Callable[[nn.Module], dict]) -> Feedback:
     nn.functional.cross_entropy(model(x), y).backward()
     expected = {n: p.grad.norm().item() for n, p in model.named_parameters() if p.requires_grad}
 
-    def is_function(fb: Feedback) -> None:
-        fb.add(callable(grad_norms), "grad_norms is a function.", "Define a function: def grad_norms(model): ...")
 
     def right_values(fb: Feedback) -> None:
         if not callable(grad_norms):
@@ -95,4 +93,4 @@ def check_grad_norms(grad_norms: Callable[[nn.Module], dict]) -> Feedback:
         )
         fb.add(same, "The norms match p.grad.norm().", "Use p.grad.norm().item() (the L2 norm) for each trainable p.")
 
-    return check("gradient norms per layer", is_function, right_values)
+    return check("gradient norms per layer", is_function(grad_norms, "grad_norms(model)"), right_values)

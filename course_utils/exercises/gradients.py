@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..freezing import changed_since, snapshot
-from ._feedback import Feedback, check
+from ._feedback import Feedback, check, is_function
 from ._fixtures import model_and_batch
 
 
@@ -22,8 +22,6 @@ def check_sgd_step(sgd_step: Callable[[nn.Module, float], None]) -> Feedback:
         p_ref.grad = p.grad.clone()
     torch.optim.SGD(reference.parameters(), lr=0.1).step()
 
-    def is_function(fb: Feedback) -> None:
-        fb.add(callable(sgd_step), "sgd_step is a function.", "Define a function: def sgd_step(model, lr): ...")
 
     def same_as_sgd(fb: Feedback) -> None:
         if not callable(sgd_step):
@@ -41,7 +39,7 @@ def check_sgd_step(sgd_step: Callable[[nn.Module, float], None]) -> Feedback:
         fb.add(leaves, "The parameters are still trainable leaf tensors.",
                "Update in place (p -= ...), not by re-assigning p = p - ..., and keep requires_grad.")
 
-    return check("a manual SGD step", is_function, same_as_sgd)
+    return check("a manual SGD step", is_function(sgd_step, "sgd_step(model, lr)"), same_as_sgd)
 
 
 def measured_accumulation_factor() -> float:

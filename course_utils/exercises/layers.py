@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..models import CourseCNN
-from ._feedback import Feedback, check
+from ._feedback import Feedback, check, is_function
 
 
 def _probe_modules() -> dict[str, nn.Module]:
@@ -23,10 +23,6 @@ def _probe_modules() -> dict[str, nn.Module]:
 
 def check_count_parameters(count_parameters: Callable[[nn.Module], int]) -> Feedback:
     """Exercise 1: ``count_parameters(module)`` returns the number of parameter values."""
-
-    def is_function(fb: Feedback) -> None:
-        fb.add(callable(count_parameters), "count_parameters is a function.",
-               "Define a function: def count_parameters(module): ... return ...")
 
     def right_counts(fb: Feedback) -> None:
         if not callable(count_parameters):
@@ -47,7 +43,11 @@ def check_count_parameters(count_parameters: Callable[[nn.Module], int]) -> Feed
                "Wrong counts — " + "; ".join(wrong) + ". Sum p.numel() over module.parameters(); "
                "len(list(module.parameters())) counts tensors, not values.")
 
-    return check("count the parameters of any module", is_function, right_counts)
+    return check(
+        "count the parameters of any module",
+        is_function(count_parameters, "count_parameters(module)"),
+        right_counts,
+    )
 
 
 def check_not_parameters(not_parameters, model: nn.Module | None = None) -> Feedback:

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..freezing import freeze
 from ..models import CourseCNN
-from ._feedback import Feedback, check
+from ._feedback import Feedback, check, is_function
 
 
 def check_optimizer_for_frozen_backbone(model: nn.Module, optimizer: object) -> Feedback:
@@ -44,9 +44,6 @@ def check_optimizer_for_frozen_backbone(model: nn.Module, optimizer: object) -> 
 def check_train_mode(train_mode: Callable[[nn.Module], object]) -> Feedback:
     """Exercise 2: ``train_mode(model)`` = train mode for everything except frozen BatchNorm layers."""
 
-    def is_function(fb: Feedback) -> None:
-        fb.add(callable(train_mode), "train_mode is a function.", "Define a function: def train_mode(model): ...")
-
     def right_modes(fb: Feedback) -> None:
         if not callable(train_mode):
             return
@@ -62,7 +59,11 @@ def check_train_mode(train_mode: Callable[[nn.Module], object]) -> Feedback:
         fb.add(model.block3[1].training, "Trainable BatchNorm (block3) is in train mode.",
                "Only *frozen* BatchNorm goes to eval; block3's BatchNorm trains and must stay in train mode.")
 
-    return check("train mode that keeps frozen BatchNorm frozen", is_function, right_modes)
+    return check(
+        "train mode that keeps frozen BatchNorm frozen",
+        is_function(train_mode, "train_mode(model)"),
+        right_modes,
+    )
 
 
 def _reference_states() -> tuple[CourseCNN, dict, dict]:
@@ -76,10 +77,6 @@ def _reference_states() -> tuple[CourseCNN, dict, dict]:
 
 def check_safe_load(load_checked: Callable[[nn.Module, dict], object]) -> Feedback:
     """Exercise 3: ``load_checked(model, state)`` loads a partial checkpoint but refuses unexpected keys."""
-
-    def is_function(fb: Feedback) -> None:
-        fb.add(callable(load_checked), "load_checked is a function.",
-               "Define a function: def load_checked(model, state): ...")
 
     def loads_good(fb: Feedback) -> None:
         if not callable(load_checked):
@@ -107,4 +104,8 @@ def check_safe_load(load_checked: Callable[[nn.Module, dict], object]) -> Feedba
         fb.add(False, "", "A checkpoint whose keys match nothing ('haed.2.weight') loaded silently. Look at "
                "result.unexpected_keys (and missing trainable keys) and raise if there are any.")
 
-    return check("a partial checkpoint loader that cannot fail silently", is_function, loads_good, refuses_typo)
+    return check(
+        "a partial checkpoint loader that cannot fail silently",
+        is_function(load_checked, "load_checked(model, state)"),
+        loads_good, refuses_typo,
+    )
