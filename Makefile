@@ -21,16 +21,16 @@ unit: setup  ## unit tests only (fast: no notebook execution, no browser)
 	$(PY) -m pytest tests -m "not browser and not slow"
 
 execute: setup  ## re-execute notebooks in place, in order (NB=notebooks/03_freezing.ipynb for one)
-	$(PY) -m course_utils.run_notebooks $(or $(NB),$(NOTEBOOKS))
+	$(PY) -m tools.run_notebooks $(or $(NB),$(NOTEBOOKS))
 
 bench: setup  ## time every notebook and the headline ratios; writes bench/results.md
-	$(PY) -m course_utils.bench
+	$(PY) -m tools.bench
 
 student: setup  ## student copy (outputs cleared, solutions removed) in build/student/
-	$(PY) -m course_utils.student build/student
+	$(PY) -m tools.student build/student
 
 pretrain: setup  ## regenerate the shipped checkpoint from the shipped data
-	$(PY) -m course_utils.pretrain
+	$(PY) -m tools.pretrain
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build bench/results.md test-artifacts

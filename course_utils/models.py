@@ -11,7 +11,7 @@ BLOCK_NAMES: tuple[str, ...] = ("block1", "block2", "block3", "head")
 IMAGE_SHAPE: tuple[int, int, int] = (1, 28, 28)
 FEATURE_DIM = 256  # 64 channels x 2 x 2 pooled positions
 _REGENERATE_HINT = (
-    "Restore it with `git checkout data/` or regenerate it with `python -m course_utils.pretrain`."
+    "Restore it with `git checkout data/` or regenerate it with `python -m tools.pretrain`."
 )
 
 

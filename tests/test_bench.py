@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import bench
-from course_utils.bench import Headlines, Target, TARGETS, cached_epoch_speedup, frozen_step_speedup, head_epoch, report
+from tools import bench
+from tools.bench import Headlines, Target, TARGETS, cached_epoch_speedup, frozen_step_speedup, head_epoch, report
 
 ACCURACY = {
     1: {"scratch": [30.0, 40.0, 50.0], "frozen": [60.0, 65.0, 70.0]},

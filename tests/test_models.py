@@ -61,13 +61,13 @@ def test_corrupt_checkpoint_raises_checksum_error(data_copy) -> None:
     with open(data_copy / CHECKPOINT_FILE, "r+b") as handle:
         handle.seek(500)
         handle.write(b"\x00\x01\x02")
-    with pytest.raises(paths.ChecksumError, match="corrupted.*python -m course_utils.pretrain"):
+    with pytest.raises(paths.ChecksumError, match="corrupted.*python -m tools.pretrain"):
         load_pretrained()
 
 
 def test_missing_checkpoint_says_how_to_regenerate(data_copy) -> None:
     (data_copy / CHECKPOINT_FILE).unlink()
-    with pytest.raises(paths.ChecksumError, match="missing.*python -m course_utils.pretrain"):
+    with pytest.raises(paths.ChecksumError, match="missing.*python -m tools.pretrain"):
         load_pretrained()
 
 

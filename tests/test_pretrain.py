@@ -4,7 +4,8 @@ import shutil
 
 import torch
 
-from course_utils import data, paths, pretrain
+from course_utils import data, paths
+from tools import pretrain
 from course_utils.models import CHECKPOINT_FILE, load_pretrained
 
 

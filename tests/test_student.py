@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils.student import NOTEBOOK_DIR, SOLUTIONS_HEADING, build, main, solutions_start, student_notebook
+from tools.student import NOTEBOOK_DIR, SOLUTIONS_HEADING, build, main, solutions_start, student_notebook
 
 REAL_NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
 

@@ -1,7 +1,7 @@
 """`make bench`: time every notebook and measure the headline ratios in one run.
 
-    python -m course_utils.bench                 # notebooks + headline ratios
-    python -m course_utils.bench --no-notebooks  # headline ratios only (one to two minutes)
+    python -m tools.bench                 # notebooks + headline ratios
+    python -m tools.bench --no-notebooks  # headline ratios only (one to two minutes)
 
 Prints a Markdown report and writes it to bench/results.md. Notebooks are executed in a
 fresh kernel but not rewritten. Speed claims are ratios of interleaved medians
@@ -21,13 +21,13 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .data import TARGET_CLASSES, batches, make_task
-from .freezing import freeze
-from .measure import speedups, time_calls, training_step
-from .models import CourseCNN, load_pretrained, new_head
-from .paths import REPO_ROOT
-from .run_notebooks import execute
-from .training import evaluate, seed_everything, train
+from course_utils.data import TARGET_CLASSES, batches, make_task
+from course_utils.freezing import freeze
+from course_utils.measure import speedups, time_calls, training_step
+from course_utils.models import CourseCNN, load_pretrained, new_head
+from course_utils.paths import REPO_ROOT
+from course_utils.training import evaluate, seed_everything, train
+from tools.run_notebooks import execute
 
 NOTEBOOK_BUDGET_S = 30.0
 COURSE_BUDGET_S = 120.0

@@ -1,7 +1,7 @@
 """Regenerate the shipped checkpoint: the course CNN trained on digits 0-4.
 
-    python -m course_utils.pretrain           # writes data/course_cnn_digits0-4.pt + SHA256SUMS
-    python -m course_utils.pretrain --check   # retrains in memory and compares with the shipped file
+    python -m tools.pretrain           # writes data/course_cnn_digits0-4.pt + SHA256SUMS
+    python -m tools.pretrain --check   # retrains in memory and compares with the shipped file
 
 Deterministic on a given machine and PyTorch version (fixed seed, single thread). Different
 CPUs may round differently, so the bytes can differ elsewhere; the accuracy does not.
@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from .data import SOURCE_CLASSES, make_task
-from .models import CHECKPOINT_FILE, CourseCNN
-from .paths import data_dir, record_checksum, sha256_of
-from .training import evaluate, seed_everything, train
+from course_utils.data import SOURCE_CLASSES, make_task
+from course_utils.models import CHECKPOINT_FILE, CourseCNN
+from course_utils.paths import data_dir, record_checksum, sha256_of
+from course_utils.training import evaluate, seed_everything, train
 
 SEED = 0
 EPOCHS = 10

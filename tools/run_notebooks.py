@@ -1,6 +1,6 @@
 """Execute notebooks top to bottom in a fresh kernel, in place, and report how long each took.
 
-    python -m course_utils.run_notebooks notebooks/01_layers.ipynb [...]
+    python -m tools.run_notebooks notebooks/01_layers.ipynb [...]
 
 This is how the committed notebooks are produced: one clean run, in order, from the
 notebooks folder, so execution counts go 1..n and relative paths work.

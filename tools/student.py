@@ -1,6 +1,6 @@
 """`make student`: the classroom copy of the course.
 
-    python -m course_utils.student build/student
+    python -m tools.student build/student
 
 Copies every notebook with outputs and execution counts cleared and the Solutions section
 removed (from the Markdown heading that names "Solutions" to the end of the notebook), and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from .paths import REPO_ROOT
+from course_utils.paths import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 SOLUTIONS_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+.*\bSolutions\b", re.IGNORECASE | re.MULTILINE)

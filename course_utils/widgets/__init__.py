@@ -2,6 +2,6 @@
 set ``.value`` on a control or call ``.click()`` on a button, then read the state."""
 from .finetune_explorer import FineTuneExplorer
 from .freeze_panel import FreezePanel
-from .quiz import Quiz
+from .quiz import NumberQuiz, Quiz, quiz
 
-__all__ = ["FineTuneExplorer", "FreezePanel", "Quiz"]
+__all__ = ["FineTuneExplorer", "FreezePanel", "NumberQuiz", "Quiz", "quiz"]

@@ -69,3 +69,71 @@ class Quiz:
 
     def __repr__(self) -> str:
         return f"Quiz: {self.question} (options: {' / '.join(self.options)})"
+
+
+class NumberQuiz:
+    """A prediction question: the learner types a number before the notebook measures it.
+
+    >>> q = NumberQuiz("How many times faster?", accept=(2.0, 4.0), explanation="About 3×.", unit="×")
+    >>> q.guess.value = 3.0; q.reveal_button.click(); q.correct
+    True
+    """
+
+    def __init__(
+        self, question: str, accept: Sequence[float], explanation: str, unit: str = "", proof: str = ""
+    ) -> None:
+        low, high = (float(v) for v in accept)
+        if not low <= high:
+            raise ValueError(f"accept must be (low, high) with low <= high, got {tuple(accept)}.")
+        self.question, self.accept, self.unit = question, (low, high), unit
+        self.explanation, self.proof = explanation, proof
+        self.guess = widgets.FloatText(value=None, description="Your guess:", style={"description_width": "initial"})
+        self.reveal_button = widgets.Button(description="Reveal answer", disabled=True, button_style="info")
+        self.feedback = widgets.HTML(value="<i>Type your prediction first: commit before you measure.</i>")
+        self.revealed = False
+        self.guess.observe(self._on_guess, names="value")
+        self.reveal_button.on_click(self._on_reveal)
+        header = widgets.HTML(f"<b>Predict before you measure:</b> {question}" + (f" (in {unit})" if unit else ""))
+        self.widget = widgets.VBox([header, self.guess, self.reveal_button, self.feedback])
+        self.widget.add_class("course-quiz")
+
+    @property
+    def correct(self) -> bool | None:
+        """True/False once revealed, None before."""
+        if not self.revealed or self.guess.value is None:
+            return None
+        return self.accept[0] <= self.guess.value <= self.accept[1]
+
+    def _on_guess(self, change: dict) -> None:
+        self.reveal_button.disabled = change["new"] is None
+        if self.revealed:
+            self._show()
+
+    def _on_reveal(self, _button: widgets.Button | None = None) -> None:
+        if self.guess.value is None:
+            return
+        self.revealed = True
+        self._show()
+
+    def _show(self) -> None:
+        low, high = self.accept
+        span = f"between {low:g} and {high:g}{self.unit}"
+        verdict = "✅ In range." if self.correct else f"❌ Outside the range we measure: {span}."
+        proof = f"<br><small>Proof: {self.proof}</small>" if self.proof else ""
+        self.feedback.value = f"{verdict} {self.explanation}{proof}"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"Prediction: {self.question}"
+
+
+def quiz(question_id: str) -> Quiz | NumberQuiz:
+    """The widget for one question of the course's question bank, e.g. ``quiz("03.frozen-vs-removed")``."""
+    from course_utils.quiz_bank import question  # local: keeps the widget importable on its own
+
+    entry = dict(question(question_id))
+    if entry.pop("kind", "choice") == "number":
+        return NumberQuiz(**entry)
+    return Quiz(**entry)
