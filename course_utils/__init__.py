@@ -23,7 +23,7 @@ from .freezing import (
     unfreeze_next,
     weight_change_by_block,
 )
-from .models import BLOCK_NAMES, CourseCNN, load_pretrained, new_head
+from .models import BLOCK_NAMES, CourseCNN, load_pretrained, make_head, new_head, pretrained_with_new_head
 from .paths import ChecksumError
 from .training import History, evaluate, get_device, make_optimizer, predict, seed_everything, train
 

@@ -15,6 +15,11 @@ _REGENERATE_HINT = (
 )
 
 
+def make_head(num_classes: int, dropout: float = 0.2) -> nn.Sequential:
+    """The course CNN's classifier: flatten -> dropout -> linear on the 256 backbone features."""
+    return nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(FEATURE_DIM, num_classes))
+
+
 def conv_block(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
     """Conv with stride 2 (halves height and width) -> BatchNorm -> ReLU."""
     return nn.Sequential(
@@ -37,7 +42,7 @@ class CourseCNN(nn.Module):
         self.block2 = conv_block(16, 32)
         self.block3 = conv_block(32, 64)
         self.block3.append(nn.AdaptiveAvgPool2d(2))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(FEATURE_DIM, num_classes))
+        self.head = make_head(num_classes, dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's output: one 256-dimensional feature vector per image."""
@@ -73,7 +78,16 @@ def load_pretrained(device: str | torch.device = "cpu") -> CourseCNN:
 def new_head(model: CourseCNN, num_classes: int, dropout: float = 0.2) -> nn.Sequential:
     """Replace ``model.head`` with a freshly initialised classifier and return it."""
     device = next(model.parameters()).device
-    model.head = nn.Sequential(
-        nn.Flatten(), nn.Dropout(dropout), nn.Linear(FEATURE_DIM, num_classes)
-    ).to(device)
+    model.head = make_head(num_classes, dropout).to(device)
     return model.head
+
+
+def pretrained_with_new_head(num_classes: int = 5, device: str | torch.device = "cpu") -> CourseCNN:
+    """The pretrained course CNN with a fresh, random head for a new task (in train mode).
+
+    The same as ``model = load_pretrained(device); new_head(model, num_classes); model.train()``.
+    Seed first (``seed_everything``) to get the same head every time.
+    """
+    model = load_pretrained(device)
+    new_head(model, num_classes)
+    return model.train()
