@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torchvision.ops import FrozenBatchNorm2d
 
 from course_utils.freezing import (
+    BATCHNORM_TYPES,
+    OWN,
     LayerNameError,
     NothingTrainableError,
     audit,
@@ -12,6 +16,7 @@ from course_utils.freezing import (
     changed_since,
     freeze,
     freeze_to,
+    from_frozen_batchnorm,
     keep_frozen_bn_eval,
     param_groups,
     set_bn_eval,
@@ -47,7 +52,11 @@ def test_freeze_nested_layer_by_dotted_name(model: CourseCNN) -> None:
 
 
 def test_unknown_name_lists_valid_names(model: CourseCNN) -> None:
-    with pytest.raises(LayerNameError, match="No layer named 'blok1'. Top-level layers: block1, block2, block3, head"):
+    with pytest.raises(
+        LayerNameError,
+        match="No layer named 'blok1'. Did you mean 'block1', 'block2', 'block3'[?] "
+        "Top-level layers: block1, block2, block3, head",
+    ):
         freeze(model, "blok1")
     assert all(p.requires_grad for p in model.parameters()), "a failed call must not freeze anything"
 
@@ -107,8 +116,11 @@ def test_param_groups_with_decay(model: CourseCNN) -> None:
 
 
 def test_param_groups_with_dict_and_errors(model: CourseCNN) -> None:
+    freeze(model, "block1", "block2")
     groups = param_groups(model, {"block3": 1e-3, "head": 1e-2})
     assert [(g["name"], g["lr"]) for g in groups] == [("block3", 1e-3), ("head", 1e-2)]
+    with_frozen = param_groups(model, {"block1": 1.0, "block3": 1e-3, "head": 1e-2})  # a frozen block's lr is unused
+    assert [(g["name"], g["lr"]) for g in with_frozen] == [("block3", 1e-3), ("head", 1e-2)]
     with pytest.raises(LayerNameError, match="Unknown block"):
         param_groups(model, {"haed": 1e-2})
     freeze(model)
@@ -158,9 +170,12 @@ def test_to_frozen_batchnorm_preserves_outputs(pretrained: CourseCNN, batch) -> 
     assert isinstance(pretrained.block3[1], torch.nn.BatchNorm2d)
     pretrained.eval()
     assert torch.allclose(pretrained(batch[0]), expected, atol=1e-5)
+    frozen_stats = pretrained.block1[1].running_mean.clone()
+    trainable_stats = pretrained.block3[1].running_mean.clone()
     pretrained.train()
     pretrained(batch[0])
-    assert torch.equal(pretrained.block1[1].running_mean, pretrained.block1[1].running_mean)
+    assert torch.equal(pretrained.block1[1].running_mean, frozen_stats), "FrozenBatchNorm2d must not drift"
+    assert not torch.equal(pretrained.block3[1].running_mean, trainable_stats), "a BatchNorm2d in train mode does"
     assert to_frozen_batchnorm(pretrained, only_frozen=False) == 1
 
 
@@ -202,3 +217,197 @@ def test_audit_passes_a_clean_setup(model: CourseCNN) -> None:
     assert report.ok and "no problems found" in str(report)
     freeze(model)
     assert "nothing is trainable" in str(audit(model))
+
+
+# --- Real-model regressions: parameterless children, model-owned parameters, BatchNorm variants ---
+
+
+@pytest.fixture(scope="module")
+def _resnet18_pristine() -> torch.nn.Module:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    return resnet18(weights=None, num_classes=10)
+
+
+@pytest.fixture
+def resnet(_resnet18_pristine: torch.nn.Module) -> torch.nn.Module:
+    return copy.deepcopy(_resnet18_pristine)
+
+
+class WithOwnParameter(torch.nn.Module):
+    """A ViT-like toy: a parameter owned by the model itself, then a parameterless child, then blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = torch.nn.Parameter(torch.zeros(4))
+        self.embed = torch.nn.Linear(4, 4)
+        self.act = torch.nn.ReLU()
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act(self.embed(x + self.token)))
+
+
+def test_block_helpers_skip_parameterless_children(resnet) -> None:
+    assert block_names(resnet) == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+    freeze_to(resnet, -1)  # raised "Layer 'relu' (ReLU) has no parameters" before
+    assert [n for n, p in resnet.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+    freeze_to(resnet, 2)
+    assert trainable_blocks(resnet) == ["layer1", "layer2", "layer3", "layer4", "fc"]
+
+
+def test_param_groups_decay_steps_over_parameter_blocks_only(resnet) -> None:
+    rates = {g["name"]: g["lr"] for g in param_groups(resnet, 1e-3, decay=0.5)}
+    assert list(rates) == block_names(resnet)
+    assert rates["fc"] == pytest.approx(1e-3) and rates["layer4"] == pytest.approx(5e-4)  # avgpool takes no step
+    assert rates["layer1"] == pytest.approx(1e-3 * 0.5**4) and rates["conv1"] == pytest.approx(1e-3 * 0.5**6)
+
+
+def test_trainable_summary_on_resnet_has_separate_columns(resnet) -> None:
+    freeze_to(resnet, -1)
+    summary = trainable_summary(resnet)
+    assert [r[0] for r in summary.rows] == block_names(resnet), "relu, maxpool, avgpool are not blocks"
+    assert summary.frozen_blocks == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]
+    lines = str(summary).splitlines()
+    assert lines[0].split() == ["block", "trainable", "total", "status"]
+    assert lines[5].split() == ["layer3", "0", "2,099,712", "frozen"]
+    assert lines[8].split() == ["total", "5,130", "11,181,642", "0.046%", "trainable"], "a small share is not 0.0%"
+    assert "not blocks: relu, maxpool, avgpool" in lines[-1]
+    unfreeze(resnet)
+    lines = str(trainable_summary(resnet)).splitlines()
+    assert lines[5].split() == ["layer3", "2,099,712", "2,099,712", "trainable"]
+    assert lines[8].split() == ["total", "11,181,642", "11,181,642", "100.0%", "trainable"]
+    assert len({line.index("  trainable") for line in lines[1:8]}) == 1, "the columns line up"
+
+
+def test_trainable_summary_keeps_course_layout(model: CourseCNN) -> None:
+    assert str(trainable_summary(model)).splitlines()[:2] == [
+        "block       trainable    total  status",
+        "block1            432      432  trainable",
+    ]
+
+
+def test_frozen_batchnorm_round_trip_restores_parameters(resnet, batch) -> None:
+    freeze(resnet, "layer1")
+    resnet.layer1[0].bn1.momentum = 0.01
+    before = snapshot(resnet)
+    count = sum(p.numel() for p in resnet.parameters())
+    assert to_frozen_batchnorm(resnet) == 4
+    assert sum(p.numel() for p in resnet.parameters()) == count - 512, "weights became buffers"
+    assert from_frozen_batchnorm(resnet) == 4
+    assert sum(p.numel() for p in resnet.parameters()) == count
+    assert isinstance(resnet.layer1[0].bn1, torch.nn.BatchNorm2d) and resnet.layer1[0].bn1.momentum == 0.01
+    assert changed_since(resnet, before) == [] and set(snapshot(resnet)) == set(before)
+    assert not any(p.requires_grad for p in resnet.layer1.parameters()), "restored as frozen, as they were"
+
+
+def test_unfreeze_converts_frozen_batchnorm_back(resnet) -> None:
+    freeze_to(resnet, -1)
+    to_frozen_batchnorm(resnet)
+    assert block_names(resnet)[1] == "bn1", "a FrozenBatchNorm2d-only child is still a block"
+    unfreeze(resnet, "layer1.0.bn1")  # the converted layer itself
+    assert isinstance(resnet.layer1[0].bn1, torch.nn.BatchNorm2d) and resnet.layer1[0].bn1.weight.requires_grad
+    unfreeze(resnet, "layer2")
+    assert all(p.requires_grad for p in resnet.layer2.parameters())
+    assert sum(p.numel() for p in resnet.layer2.parameters()) == 525_568
+    unfreeze(resnet)
+    assert sum(p.numel() for p in resnet.parameters() if p.requires_grad) == 11_181_642
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in resnet.modules())
+
+
+def test_freeze_to_keeps_frozen_batchnorm_in_frozen_blocks(resnet) -> None:
+    freeze_to(resnet, -1)
+    to_frozen_batchnorm(resnet)
+    freeze_to(resnet, 5)  # unfreezes layer4 and fc only
+    assert isinstance(resnet.layer3[0].bn1, FrozenBatchNorm2d)
+    assert isinstance(resnet.layer4[0].bn1, torch.nn.BatchNorm2d) and resnet.layer4[0].bn1.weight.requires_grad
+
+
+def test_one_batchnorm_type_tuple_covers_syncbatchnorm() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.SyncBatchNorm(4), torch.nn.BatchNorm1d(4))
+    assert all(isinstance(m, BATCHNORM_TYPES) for m in list(model)[1:])
+    assert not isinstance(FrozenBatchNorm2d(4), BATCHNORM_TYPES)
+    freeze(model, "1")
+    model.train()
+    assert "running stats will drift): 1;" in str(audit(model))
+    assert set_bn_eval(model) == 1 and not model[1].training and model[2].training
+    stats = model[1].running_mean.clone()
+    model[:2](torch.rand(2, 3, 6, 6))
+    assert torch.equal(model[1].running_mean, stats) and audit(model).ok
+
+
+def test_model_owned_parameters_belong_to_the_frozen_part() -> None:
+    model = WithOwnParameter()
+    assert block_names(model) == ["embed", "head"]
+    freeze_to(model, -1)
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == ["head.weight", "head.bias"]
+    summary = trainable_summary(model)
+    assert summary.rows[0] == (OWN, 0, 4) and summary.frozen_blocks == [OWN, "embed"]
+    freeze_to(model, 0)
+    assert all(p.requires_grad for p in model.parameters())
+    groups = param_groups(model, 1.0, decay=0.1)
+    assert [(g["name"], g["lr"]) for g in groups] == [(OWN, 0.1), ("embed", 0.1), ("head", 1.0)]
+    assert weight_change_by_block(model, {k: v + 1 for k, v in snapshot(model).items()})[OWN] > 0
+
+
+def test_unfreeze_next_after_train_bn_unfreezes_the_convolutions(model: CourseCNN) -> None:
+    freeze_to(model, 3, train_bn=True)
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=0.1)  # holds every BatchNorm weight already
+    assert unfreeze_next(model, optimizer, lr=0.01) == "block3"
+    assert model.block3[0].weight.requires_grad
+    assert optimizer.param_groups[-1]["params"] == [model.block3[0].weight], "only what the optimizer lacked"
+    assert unfreeze_next(model, optimizer, lr=0.01) == "block2"
+    assert unfreeze_next(model, optimizer, lr=0.01) == "block1"
+    assert unfreeze_next(model, optimizer, lr=0.01) is None
+    assert audit(model, optimizer).ok
+
+
+def test_unfreeze_next_reaches_model_owned_parameters_last() -> None:
+    model = WithOwnParameter()
+    freeze_to(model, -1)
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=0.1)
+    assert [unfreeze_next(model, optimizer, 0.01) for _ in range(3)] == ["embed", OWN, None]
+    assert audit(model, optimizer).ok
+
+
+def test_param_groups_dict_refuses_trainable_blocks_without_lr(model: CourseCNN) -> None:
+    freeze(model, "block1")
+    with pytest.raises(LayerNameError, match=r"without a learning rate in lr: block2 \(4,672 parameters\), block3"):
+        param_groups(model, {"head": 1e-2})
+
+
+def test_audit_reports_trainable_parameters_missing_from_optimizer(model: CourseCNN) -> None:
+    freeze_to(model, 3)
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=0.1)
+    unfreeze(model, "block3")  # forgot optimizer.add_param_group
+    text = str(audit(model, optimizer))
+    assert "3 trainable parameter(s) are not in the optimizer" in text and "block3.0.weight" in text
+
+
+def test_glob_patterns_freeze_every_match(resnet) -> None:
+    freeze(resnet, "layer[1-3]*", "conv?")
+    assert trainable_blocks(resnet) == ["bn1", "layer4", "fc"]
+    unfreeze(resnet, "layer2.*.conv1")
+    assert [n for n, p in resnet.layer2.named_parameters() if p.requires_grad] == ["0.conv1.weight", "1.conv1.weight"]
+    freeze(resnet, "layer4.1.bn2")  # nested dotted names still work
+    assert not resnet.layer4[1].bn2.weight.requires_grad and resnet.layer4[1].bn1.weight.requires_grad
+
+
+def test_glob_pattern_without_match_lists_close_names(resnet) -> None:
+    with pytest.raises(LayerNameError, match=r"No layer matches the pattern 'layers\[1-3\]\*'. Did you mean 'layer1'"):
+        freeze(resnet, "layers[1-3]*")
+    with pytest.raises(LayerNameError, match="matches only layers without parameters"):
+        freeze(resnet, "*pool")
+    with pytest.raises(LayerNameError, match="No layer named 'layr4'. Did you mean 'layer4'"):
+        unfreeze(resnet, "layr4")
+    with pytest.raises(TypeError, match="must be strings"):
+        freeze(resnet, 1)  # type: ignore[arg-type]
+    assert all(p.requires_grad for p in resnet.parameters()), "a failed call changes nothing"
+
+
+def test_unfreeze_next_adds_nothing_the_optimizer_already_holds(model: CourseCNN) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # built before freezing: holds everything
+    freeze_to(model, 3)
+    assert unfreeze_next(model, optimizer, lr=0.01) == "block3"  # adding block3 again would raise
+    assert len(optimizer.param_groups) == 1 and model.block3[0].weight.requires_grad
