@@ -1,9 +1,10 @@
 """The shipped handwritten digits: loading, seeded task splits and distribution shifts."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -14,29 +15,34 @@ DATA_FILE = "digits.npz"
 SOURCE_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)
 TARGET_CLASSES: tuple[int, ...] = (5, 6, 7, 8, 9)
 TEST_PER_CLASS = 100
+MAX_VAL_PER_CLASS = 100  # leaves at least 300 images per class for training
 SPLIT_SEED = 2024  # fixes which images are test images, for every notebook and seed
 _REBUILD_HINT = "Restore it with `git checkout data/` or rebuild it with `python scripts/build_dataset.py`."
 
 
 @dataclass(frozen=True)
 class Task:
-    """A classification task: train/test tensors with labels remapped to 0..n_classes-1."""
+    """A classification task: train/test tensors with labels remapped to 0..n_classes-1.
+
+    ``x_val``/``y_val`` hold an optional validation split for choices such as the learning
+    rate, so that the test split only reports the final number.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: tuple[int, ...]
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
 
     def __repr__(self) -> str:
-        return (
-            f"Task(classes={self.classes}, train={tuple(self.x_train.shape)}, "
-            f"test={tuple(self.x_test.shape)})"
-        )
+        val = "" if self.x_val is None else f"val={tuple(self.x_val.shape)}, "
+        return f"Task(classes={self.classes}, train={tuple(self.x_train.shape)}, {val}test={tuple(self.x_test.shape)})"
 
 
 @lru_cache(maxsize=1)
@@ -87,17 +93,25 @@ def make_task(
     k_per_class: int | None = None,
     seed: int = 0,
     shift: str | None = None,
+    val_per_class: int = 0,
 ) -> Task:
     """A task on ``classes``: ``k_per_class`` labelled training images per class (all if None).
 
     The test set is fixed (100 per class); ``seed`` only chooses which training images are
-    labelled. ``shift`` applies a named distribution shift (see ``SHIFTS``) to train and test.
+    labelled. ``val_per_class`` > 0 adds a fixed validation split (the same for every seed),
+    taken from the non-test images before the training images are drawn, so validation,
+    training and test images never overlap. ``shift`` applies a named distribution shift
+    (see ``SHIFTS``) to every split.
     """
     classes = _validate_classes(classes)
+    if not 0 <= val_per_class <= MAX_VAL_PER_CLASS:
+        raise ValueError(f"val_per_class must be between 0 and {MAX_VAL_PER_CLASS}, got {val_per_class}.")
     x, y = _as_tensors()  # indexing below copies, so the cache stays untouched
-    train_idx, test_idx = [], []
+    train_idx, val_idx, test_idx = [], [], []
     for digit in classes:
         pool, test = _split_indices(y, digit)
+        val_idx.append(pool[:val_per_class])
+        pool = pool[val_per_class:]
         if k_per_class is not None:
             if not 1 <= k_per_class <= len(pool):
                 raise ValueError(f"k_per_class must be between 1 and {len(pool)}, got {k_per_class}.")
@@ -105,13 +119,16 @@ def make_task(
             pool = pool[pick[:k_per_class]]
         train_idx.append(pool)
         test_idx.append(test)
-    train, test = torch.cat(train_idx), torch.cat(test_idx)
+    train, val, test = torch.cat(train_idx), torch.cat(val_idx), torch.cat(test_idx)
     remap = torch.full((10,), -1, dtype=torch.long)
     remap[list(classes)] = torch.arange(len(classes))
-    x_train, x_test = x[train], x[test]
+    x_train, x_val, x_test = x[train], x[val], x[test]
     if shift is not None:
         x_train, x_test = apply_shift(x_train, shift), apply_shift(x_test, shift, seed=1)
-    return Task(x_train, remap[y[train]], x_test, remap[y[test]], classes)
+        x_val = apply_shift(x_val, shift, seed=2)
+    if not val_per_class:
+        return Task(x_train, remap[y[train]], x_test, remap[y[test]], classes)
+    return Task(x_train, remap[y[train]], x_test, remap[y[test]], classes, x_val, remap[y[val]])
 
 
 def permute_pixels(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -154,7 +171,7 @@ def apply_shift(x: torch.Tensor, name: str, seed: int = 0) -> torch.Tensor:
 
 def batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator | None = None
-):
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield shuffled (x, y) mini-batches (no shuffle when ``generator`` is None)."""
     n = len(x)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
