@@ -1,15 +1,22 @@
-"""The widgets really work in JupyterLab: a headless Chromium drives 03_freezing.ipynb.
+"""The course really works in JupyterLab: one headless Chromium session drives all seven notebooks.
 
-JupyterLab runs from .venv on 127.0.0.1 (random port, random token) over a COPY of the
-notebooks folder, so nothing the browser session saves can touch the repository. Playwright
-drives Debian's Chromium (never a downloaded browser): run all cells, toggle a freeze
-checkbox, train, answer a quiz, and require zero console errors.
+JupyterLab runs from .venv on 127.0.0.1 (random port, random token) with the course's own
+settings (jupyter-config/, what `make lab` uses) over a COPY of the notebooks folder, so nothing
+the browser session saves can touch the repository. Playwright drives Debian's Chromium (never a
+downloaded browser, found with shutil.which("chromium")). In one session:
 
-Locally the test is skipped when /usr/bin/chromium is missing (`apt-get install chromium`
-enables it); with CI=true a missing browser fails. A screenshot of the freeze panel lands
-in test-artifacts/ (plus a full-page screenshot, the server log and the console errors when
-something fails).
+- `/` lands on 01_layers.ipynb and no Jupyter-news prompt appears (the make lab settings);
+- every notebook is opened *before running*: saved widgets render, no widget error;
+- every notebook is run (two at a time): every code cell executes, no error, no stderr;
+- in every notebook one quiz is answered (choice or number) and shows its feedback;
+- 03's freeze panel freezes a block and trains; 05's fine-tune explorer re-runs for the far task;
+- the browser console shows no error, and the committed notebooks are unchanged.
+
+Locally the test is skipped when Chromium is missing (`apt-get install chromium` enables it);
+with CI=true a missing browser fails. A screenshot of the freeze panel lands in test-artifacts/
+(plus a full-page screenshot, the server log and the console errors when something fails).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,12 +28,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -34,9 +42,9 @@ pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-NOTEBOOK = "03_freezing.ipynb"
+NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+FIRST = "01_layers.ipynb"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -47,24 +55,19 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT_S = 90
-RUN_ALL_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 300  # two notebooks at once
 WIDGET_TIMEOUT_MS = 60_000
+AT_ONCE = 2  # notebooks running at the same time (each kernel uses one CPU thread)
 
 # Console messages we deliberately accept: (regex, why it is harmless). Deliberately EMPTY:
-# with the isolated settings below, JupyterLab 4.6 + ipywidgets 8 log no console error at all
-# (only debug lines and one warning, "Disabling terminals plugin", since terminals are off).
-# Every console error and every uncaught page error fails the test; add an entry here only
-# with the reason it is harmless.
+# JupyterLab 4.6 + ipywidgets 8 with these settings log no console error at all. Every console
+# error and every uncaught page error fails the test; add an entry only with the reason.
 IGNORED_CONSOLE_ERRORS: list[tuple[str, str]] = []
 
-# Isolated JupyterLab settings: no windowed notebook (every cell stays in the DOM so the
-# test can see all outputs), no news or update checks (no network calls, no pop-ups).
+# Test-only settings on top of the course's: no windowed notebook (every cell stays in the DOM,
+# so the test can see all outputs of every open notebook).
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
 }
 
 
@@ -78,15 +81,13 @@ class Lab:
     log: Path
     process: subprocess.Popen = field(repr=False)
 
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
 
-
-def require_chromium() -> None:
-    """Skip (locally) or fail (CI=true) when the Debian browser is missing."""
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} not found; install it with `apt-get install chromium` to run the browser test"
+def chromium() -> str:
+    """The Debian browser; skip (locally) or fail (CI=true) when it is missing."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    message = "chromium not found on PATH; install it with `apt-get install chromium` to run the browser test"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true but {message} (.ci/run installs it)", pytrace=False)
     pytest.skip(message)
@@ -144,19 +145,22 @@ def shut_down(lab: Lab) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    """JupyterLab over a copy of the notebooks, shut down whatever happens."""
-    require_chromium()
+    """JupyterLab with the course's settings over a copy of the notebooks, shut down whatever happens."""
+    chromium()
     root = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOK_DIR, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    if not (root / NOTEBOOK).exists():
-        pytest.fail(f"notebooks/{NOTEBOOK} is missing", pytrace=False)
+    if not NOTEBOOKS:
+        pytest.fail("notebooks/ holds no numbered notebook", pytrace=False)
     settings = tmp_path / "lab-settings"
     write_lab_settings(settings)
+    runtime = Path(tempfile.mkdtemp(prefix="jr"))  # short: IPC socket paths must stay under ~100 characters
     port, token = free_port(), secrets.token_hex(16)
     command = [
-        sys.executable, "-m", "jupyter", "lab",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
         "--no-browser",
-        "--ip=127.0.0.1",
         f"--port={port}",
         "--port-retries=0",
         f"--IdentityProvider.token={token}",
@@ -164,15 +168,15 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
         "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=",
         "--ServerApp.terminals_enabled=False",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     env = {
         **os.environ,
+        "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "jupyter-config"),  # the course's settings, as make lab uses them
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # ignore the user's own config
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
         "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),  # the notebook-signing key goes here
     }
     log = tmp_path / "jupyterlab.log"
@@ -186,6 +190,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         yield server
     finally:
         shut_down(server)
+        shutil.rmtree(runtime, ignore_errors=True)
         if process.poll() is None:
             pytest.fail("JupyterLab is still running after shut-down")
 
@@ -194,20 +199,20 @@ def is_ignored(message: str) -> bool:
     return any(re.search(pattern, message) for pattern, _why in IGNORED_CONSOLE_ERRORS)
 
 
-def test_freeze_panel_and_quiz_work_in_jupyterlab(lab: Lab) -> None:
+def test_all_notebooks_work_in_jupyterlab(lab: Lab) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    original = (NOTEBOOK_DIR / NOTEBOOK).read_bytes()
+    originals = {name: (NOTEBOOK_DIR / name).read_bytes() for name in NOTEBOOKS}
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
             try:
-                drive_the_notebook(page, expect, lab.notebook_url(NOTEBOOK))
+                drive_the_course(page, expect, lab, errors)
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
                 shutil.copy(lab.log, ARTIFACTS / "jupyterlab.log")
@@ -217,33 +222,94 @@ def test_freeze_panel_and_quiz_work_in_jupyterlab(lab: Lab) -> None:
             browser.close()
     unexpected = [e for e in errors if not is_ignored(e)]
     assert not unexpected, "browser console errors:\n" + "\n".join(unexpected)
-    assert (NOTEBOOK_DIR / NOTEBOOK).read_bytes() == original, "the committed notebook was modified"
+    changed = [name for name, data in originals.items() if (NOTEBOOK_DIR / name).read_bytes() != data]
+    assert not changed, f"the committed notebooks were modified: {changed}"
+    assert "without encryption" not in lab.log.read_text(), "kernels still start over TCP (see jupyter-config/)"
 
 
-def drive_the_notebook(page, expect, url: str) -> None:
-    """Open the notebook, run every cell, then use the freeze panel and one quiz."""
-    page.goto(url, wait_until="domcontentloaded")
+def drive_the_course(page, expect, lab: Lab, errors: list[str]) -> None:
+    # `make lab` lands on the first notebook: JupyterLab's default URL comes from jupyter-config/.
+    page.goto(f"{lab.url}/?token={lab.token}", wait_until="domcontentloaded")
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=WIDGET_TIMEOUT_MS)
-    page.locator(".jp-NotebookPanel").first.wait_for(timeout=WIDGET_TIMEOUT_MS)
-    # The indicator says "idle" before any kernel exists, so ask the app itself.
-    page.wait_for_function(KERNEL_READY, timeout=WIDGET_TIMEOUT_MS, polling=250)
+    page.wait_for_function(PANEL_READY, arg=FIRST, timeout=WIDGET_TIMEOUT_MS, polling=250)
+    assert "/lab/tree/01_layers.ipynb" in page.url, page.url
 
-    # Not awaited: the command's promise can outlive the run; the page state is what counts.
-    page.evaluate("() => { window.jupyterapp.commands.execute('runmenu:run-all'); }")
-    page.wait_for_function(ALL_CELLS_EXECUTED, timeout=RUN_ALL_TIMEOUT_S * 1000, polling=500)
-    errors_in_outputs = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    assert errors_in_outputs.count() == 0, "a cell wrote to stderr or raised: " + errors_in_outputs.first.inner_text()
+    for name in NOTEBOOKS:  # open each one before running it: saved outputs and widgets must render
+        page.evaluate("(path) => { window.jupyterapp.commands.execute('docmanager:open', {path}); }", name)
+        page.wait_for_function(PANEL_READY, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=250)
+        text = page.locator(f"#{panel_id(page, name)}").inner_text()
+        assert "Error displaying widget" not in text and "model not found" not in text, f"{name}: widget error"
+        assert not errors, f"console errors after opening {name}: {errors}"
 
-    panel = page.locator(".freeze-panel").first
+    for start in range(0, len(NOTEBOOKS), AT_ONCE):
+        batch = NOTEBOOKS[start : start + AT_ONCE]
+        for name in batch:
+            start_run_all(page, name)
+        for name in batch:
+            result = page.wait_for_function(RUN_FINISHED, arg=name, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
+            outcome = result.json_value()
+            assert outcome == "done", f"{name}: {outcome}"
+
+    for name in NOTEBOOKS:
+        answer_one_quiz(page, expect, name)
+    use_the_freeze_panel(page, expect)
+    use_the_explorer(page, expect)
+    assert page.get_by_text(re.compile(r"Jupyter news", re.IGNORECASE)).count() == 0, "the news prompt appeared"
+
+
+def start_run_all(page, name: str) -> None:
+    """Clear the notebook's outputs and execution counts, then start *Run All* (not awaited).
+
+    Notebook commands act on the current notebook, so each step waits until it is the right one.
+    """
+    page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", panel_id(page, name))
+    page.wait_for_function(IS_CURRENT, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=100)
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs'); }")
+    page.wait_for_function(IS_CLEARED, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=100)
+    page.wait_for_function(IS_CURRENT, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=100)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def panel_id(page, name: str) -> str:
+    return page.evaluate(
+        "(path) => [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path).id", name
+    )
+
+
+def show(page, name: str):
+    """Bring the notebook's tab to the front; returns a locator for its panel."""
+    identifier = panel_id(page, name)
+    page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", identifier)
+    panel = page.locator(f"#{identifier}")
+    panel.wait_for(state="visible", timeout=WIDGET_TIMEOUT_MS)
+    return panel
+
+
+def answer_one_quiz(page, expect, name: str) -> None:
+    quiz = show(page, name).locator(".course-quiz").first
+    quiz.scroll_into_view_if_needed()
+    radios = quiz.locator('input[type="radio"]')
+    if radios.count():
+        radios.first.check()
+    else:  # a prediction: type a number
+        box = quiz.locator("input").first
+        box.fill("3")
+        box.press("Enter")
+    reveal = quiz.locator("button", has_text="Reveal answer")
+    expect(reveal).to_be_enabled(timeout=WIDGET_TIMEOUT_MS)
+    reveal.click()
+    expect(quiz).to_contain_text(re.compile(r"Right|Not quite|In range|Outside the range"), timeout=WIDGET_TIMEOUT_MS)
+
+
+def use_the_freeze_panel(page, expect) -> None:
+    panel = show(page, "03_freezing.ipynb").locator(".freeze-panel").first
     panel.scroll_into_view_if_needed()
     trainable = panel.locator(".freeze-panel-trainable")
     expect(trainable).to_contain_text("Trainable", timeout=WIDGET_TIMEOUT_MS)
     before = trainable.inner_text()
-    checkbox = panel.locator('.widget-checkbox input[type="checkbox"]').first
-    checkbox.click()
+    panel.locator('.widget-checkbox input[type="checkbox"]').first.click()
     expect(trainable).not_to_have_text(before, timeout=WIDGET_TIMEOUT_MS)
     assert re.search(r"Trainable: [\d,]+ / [\d,]+ parameters", trainable.inner_text()), trainable.inner_text()
-
     changes = panel.locator(".freeze-panel-changes")
     changes_before = changes.inner_text()
     panel.locator("button", has_text=re.compile(r"^\s*Train")).first.click()
@@ -251,28 +317,57 @@ def drive_the_notebook(page, expect, url: str) -> None:
     expect(changes).to_contain_text("block", timeout=WIDGET_TIMEOUT_MS)
     panel.screenshot(path=str(ARTIFACTS / "freeze_panel.png"))
 
-    quiz = page.locator(".course-quiz").first
-    quiz.scroll_into_view_if_needed()
-    quiz.locator('input[type="radio"]').first.check()
-    reveal = quiz.locator("button", has_text="Reveal answer")
-    expect(reveal).to_be_enabled(timeout=WIDGET_TIMEOUT_MS)
-    reveal.click()
-    expect(quiz).to_contain_text(re.compile(r"Right|Not quite"), timeout=WIDGET_TIMEOUT_MS)
+
+def use_the_explorer(page, expect) -> None:
+    notebook = show(page, "05_partial_freezing.ipynb")
+    toggle = page.locator(".widget-toggle-buttons button", has_text="far")  # resolved inside each vbox
+    explorer = notebook.locator(".widget-vbox", has=toggle).last
+    explorer.scroll_into_view_if_needed()
+    far = explorer.locator(".widget-toggle-buttons button", has_text="far").first
+    readout = explorer.locator(".widget-html").last
+    expect(readout).not_to_be_empty(timeout=WIDGET_TIMEOUT_MS)
+    before = readout.inner_text()
+    far.click()
+    expect(readout).not_to_have_text(before, timeout=WIDGET_TIMEOUT_MS)
 
 
-# The open notebook's kernel is connected and idle.
-KERNEL_READY = """() => {
-  const widget = window.jupyterapp.shell.currentWidget;
+# The notebook at `path` is open, its kernel connected and idle.
+PANEL_READY = """(path) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
   const kernel = widget?.sessionContext?.session?.kernel;
-  return !!widget && widget.context?.isReady === true && !!kernel
+  return !!widget && widget.context.isReady === true && !!kernel
     && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
 
-# Every code cell shows an execution count (no "[*]" or blank prompt left) and the kernel is idle.
-ALL_CELLS_EXECUTED = """() => {
-  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-  const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
-  return prompts.length > 0
-    && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
-    && indicator !== null && indicator.getAttribute('data-status') === 'idle';  // .jp-Notebook-ExecutionIndicator[data-status="idle"]
+# The notebook at `path` is the current one (what notebook commands act on).
+IS_CURRENT = """(path) => window.jupyterapp.shell.currentWidget?.context?.path === path"""
+
+# No code cell of the notebook at `path` has an execution count (its outputs were cleared).
+IS_CLEARED = """(path) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+  const cells = widget.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    if (cells.get(i).type === 'code' && cells.get(i).executionCount !== null) return false;
+  }
+  return true;
+}"""
+
+# "done" once every code cell has run and the kernel is idle; an error or a stderr output ends the wait early.
+RUN_FINISHED = """(path) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+  const cells = widget.content.model.cells;
+  let pending = 0;
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.type !== 'code') continue;
+    for (const output of cell.outputs.toJSON()) {
+      if (output.output_type === 'error') return `cell ${i} raised ${output.ename}: ${output.evalue}`;
+      if (output.output_type === 'stream' && output.name === 'stderr') {
+        return `cell ${i} wrote to stderr: ${output.text}`;
+      }
+    }
+    if (cell.executionCount === null && cell.sharedModel.getSource().trim() !== '') pending++;
+  }
+  const kernel = widget.sessionContext.session?.kernel;
+  return pending === 0 && kernel?.status === 'idle' ? 'done' : false;
 }"""

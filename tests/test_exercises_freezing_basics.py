@@ -1,6 +1,8 @@
-"""Checkers of notebook 03: pass on a right answer, fail with a hint on a wrong one, never raise."""
+"""Checkers of notebook 03: the right solutions pass; a catalogue of plausible wrong ones fails, each with a hint."""
+
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 from torchvision.models import resnet18
@@ -8,57 +10,239 @@ from torchvision.models import resnet18
 from course_utils.exercises import freezing_basics as ex
 from course_utils.models import CourseCNN
 
+# ---------------------------------------------------------------- exercise 1: freeze block1 and block2
 
-def test_frozen_first_two_right() -> None:
-    model = CourseCNN()
+
+def loop_freeze(model: CourseCNN) -> None:
     for block in (model.block1, model.block2):
         for p in block.parameters():
             p.requires_grad = False
+
+
+def method_freeze(model: CourseCNN) -> None:
+    model.block1.requires_grad_(False)
+    model.block2.requires_grad_(False)
+
+
+def by_name(model: CourseCNN) -> None:
+    for name, p in model.named_parameters():
+        if name.startswith(("block1.", "block2.")):
+            p.requires_grad = False
+
+
+@pytest.mark.parametrize("solution", [loop_freeze, method_freeze, by_name])
+def test_frozen_first_two_right(solution) -> None:
+    model = CourseCNN()
+    solution(model)
     assert ex.check_frozen_first_two(model).passed
 
 
-def test_frozen_first_two_wrong() -> None:
-    untouched = ex.check_frozen_first_two(CourseCNN())
-    assert not untouched.passed and "block1 still has 3 of 3" in str(untouched)
-    too_much = CourseCNN()
-    too_much.requires_grad_(False)
-    assert not ex.check_frozen_first_two(too_much).passed
-    attribute_trick = CourseCNN()
-    attribute_trick.block1.requires_grad = False
-    attribute_trick.block2.requires_grad = False
-    result = ex.check_frozen_first_two(attribute_trick)
-    assert not result.passed and "plain Python attribute" in str(result)
-    assert not ex.check_frozen_first_two(None).passed
-    assert not ex.check_frozen_first_two(nn.Linear(2, 2)).passed
+def replaced_by_identity(m):  # the case from the review: no parameters left, so "nothing trains"
+    m.block1 = nn.Identity()
+    m.block2 = nn.Identity()
 
 
-def test_optimizer_params() -> None:
+def deleted(m):
+    del m.block1
+    del m.block2
+
+
+def attribute_trick(m):
+    m.block1.requires_grad = False
+    m.block2.requires_grad = False
+
+
+def everything(m):
+    m.requires_grad_(False)
+
+
+def conv_weights_only(m):
+    m.block1[0].weight.requires_grad = False
+    m.block2[0].weight.requires_grad = False
+
+
+def off_by_one(m):
+    m.block2.requires_grad_(False)
+    m.block3.requires_grad_(False)
+
+
+def eval_mode(m):
+    m.block1.eval()
+    m.block2.eval()
+
+
+def no_grad_context(m):
+    with torch.no_grad():
+        m.block1(torch.zeros(1, 1, 28, 28))
+
+
+def emptied(m):
+    m.block1 = nn.Sequential()
+    m.block2 = nn.Sequential(nn.ReLU())
+
+
+def replaced_by_frozen_smaller(m):
+    m.block1 = nn.Conv2d(1, 16, 3, stride=2, padding=1).requires_grad_(False)
+    m.block2.requires_grad_(False)
+
+
+WRONG_FREEZES = {
+    "blocks replaced by nn.Identity()": (replaced_by_identity, "lost parameters"),
+    "blocks deleted": (deleted, "frozen is not removed"),
+    "module attribute instead of parameters": (attribute_trick, "plain Python attribute"),
+    "the whole model frozen": (everything, "block3 should stay trainable"),
+    "only the conv weights (BatchNorm still trains)": (conv_weights_only, "still has 2 of 3"),
+    "block2 and block3": (off_by_one, "block1 still has 3 of 3"),
+    "eval() instead of freezing": (eval_mode, "block1 still has 3 of 3"),
+    "a no_grad() forward": (no_grad_context, "block1 still has 3 of 3"),
+    "blocks emptied": (emptied, "lost parameters"),
+    "block1 swapped for a smaller frozen layer": (replaced_by_frozen_smaller, "lost parameters"),
+    "unanswered": (lambda m: None, "block1 still has 3 of 3"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_FREEZES)
+def test_frozen_first_two_wrong(name: str) -> None:
+    mistake, hint = WRONG_FREEZES[name]
+    model = CourseCNN()
+    mistake(model)
+    result = ex.check_frozen_first_two(model)
+    assert not result.passed and hint in str(result), str(result)
+
+
+# ---------------------------------------------------------------- exercise 2: optimizer over trainable params
+
+
+def opt_model() -> CourseCNN:
     model = CourseCNN()
     model.block1.requires_grad_(False)
-    right = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
-    assert ex.check_optimizer_params(right, model).passed
-    everything = ex.check_optimizer_params(torch.optim.SGD(model.parameters(), lr=0.01), model)
-    assert not everything.passed and "frozen parameter" in str(everything)
-    head_only = ex.check_optimizer_params(torch.optim.SGD(model.head.parameters(), lr=0.01), model)
-    assert not head_only.passed and "missing" in str(head_only)
-    assert not ex.check_optimizer_params(None, model).passed
-    assert not ex.check_optimizer_params(right, None).passed
+    return model
 
 
-def test_resnet_fc_and_bn() -> None:
-    model = resnet18(weights=None)
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda m: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.01),
+        lambda m: torch.optim.SGD(filter(lambda p: p.requires_grad, m.parameters()), lr=0.01),
+        lambda m: torch.optim.SGD([{"params": [p for p in m.parameters() if p.requires_grad]}], lr=0.01),
+    ],
+)
+def test_optimizer_params_right(build) -> None:
+    model = opt_model()
+    assert ex.check_optimizer_params(build(model), model).passed
+
+
+WRONG_OPTIMIZERS = {
+    "every parameter": (lambda m: torch.optim.SGD(m.parameters(), lr=0.01), "frozen parameter"),
+    "the head only": (lambda m: torch.optim.SGD(m.head.parameters(), lr=0.01), "missing"),
+    "Adam instead of SGD": (
+        lambda m: torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=0.01),
+        "Use torch.optim.SGD",
+    ),
+    "the wrong lr": (lambda m: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1), "lr=0.01"),
+    "another model's parameters": (
+        lambda m: torch.optim.SGD([p for p in opt_model().parameters() if p.requires_grad], lr=0.01),
+        "not parameters of this model",
+    ),
+    "the frozen ones (condition inverted)": (
+        lambda m: torch.optim.SGD([p for p in m.parameters() if not p.requires_grad], lr=0.01),
+        "frozen parameter",
+    ),
+    "the optimizer class, not an optimizer": (lambda m: torch.optim.SGD, "Build a torch.optim optimizer"),
+    "a list of parameters": (lambda m: [p for p in m.parameters() if p.requires_grad], "Build a torch.optim optimizer"),
+    "unanswered": (lambda m: None, "Build a torch.optim optimizer"),
+    "block3 forgotten": (lambda m: torch.optim.SGD([*m.block2.parameters(), *m.head.parameters()], lr=0.01), "missing"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_OPTIMIZERS)
+def test_optimizer_params_wrong(name: str) -> None:
+    build, hint = WRONG_OPTIMIZERS[name]
+    model = opt_model()
+    result = ex.check_optimizer_params(build(model), model)
+    assert not result.passed and hint in str(result), str(result)
+
+
+# ---------------------------------------------------------------- exercise 3: resnet18, fc and BatchNorm train
+
+
+def right_resnet(model: nn.Module) -> nn.Module:
     model.requires_grad_(False)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.requires_grad_(True)
     model.fc.requires_grad_(True)
-    assert ex.check_resnet_fc_and_bn(model).passed
+    return model
 
-    only_fc = resnet18(weights=None)
-    only_fc.requires_grad_(False)
-    only_fc.fc.requires_grad_(True)
-    result = ex.check_resnet_fc_and_bn(only_fc)
-    assert not result.passed and "should train but are frozen" in str(result)
-    assert not ex.check_resnet_fc_and_bn(resnet18(weights=None)).passed
-    assert not ex.check_resnet_fc_and_bn(CourseCNN()).passed
-    assert not ex.check_resnet_fc_and_bn("resnet").passed
+
+def new_fc(model):
+    right_resnet(model)
+    model.fc = nn.Linear(512, 10)  # a new head is trainable too
+    return model
+
+
+@pytest.mark.parametrize("solution", [right_resnet, new_fc])
+def test_resnet_fc_and_bn_right(solution) -> None:
+    assert ex.check_resnet_fc_and_bn(solution(resnet18(weights=None))).passed
+
+
+def only_fc(m):
+    m.requires_grad_(False)
+    m.fc.requires_grad_(True)
+
+
+def wrong_bn_class(m):
+    m.requires_grad_(False)
+    for module in m.modules():
+        if isinstance(module, nn.BatchNorm1d):
+            module.requires_grad_(True)
+    m.fc.requires_grad_(True)
+
+
+def unfreeze_then_freeze(m):
+    for module in m.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.requires_grad_(True)
+    m.fc.requires_grad_(True)
+    m.requires_grad_(False)
+
+
+def attribute_unfreeze(m):
+    m.requires_grad_(False)
+    for module in m.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.requires_grad = True
+    m.fc.requires_grad = True
+
+
+def bn_removed(m):
+    right_resnet(m)
+    m.bn1 = nn.Identity()
+
+
+def only_layer4_frozen(m):
+    m.layer4.requires_grad_(False)
+
+
+WRONG_RESNETS = {
+    "only fc trains": (only_fc, "should train but are frozen"),
+    "BatchNorm1d instead of 2d": (wrong_bn_class, "should train but are frozen"),
+    "unfroze, then froze everything": (unfreeze_then_freeze, "should train but are frozen"),
+    "attribute instead of requires_grad_": (attribute_unfreeze, "plain Python attribute"),
+    "a BatchNorm layer removed": (bn_removed, "lost parameters"),
+    "only layer4 frozen": (only_layer4_frozen, "should be frozen but train"),
+    "unanswered": (lambda m: None, "should be frozen but train"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_RESNETS)
+def test_resnet_fc_and_bn_wrong(name: str) -> None:
+    mistake, hint = WRONG_RESNETS[name]
+    model = resnet18(weights=None)
+    mistake(model)
+    result = ex.check_resnet_fc_and_bn(model)
+    assert not result.passed and hint in str(result), str(result)
+
+
+def test_not_a_resnet() -> None:
+    assert "torchvision resnet18" in str(ex.check_resnet_fc_and_bn(CourseCNN()))

@@ -1,51 +1,114 @@
-"""Checkers of notebook 01: pass on a right answer, fail with a hint on a wrong one, never raise."""
+"""Checkers of notebook 01: the right solutions pass; a catalogue of plausible wrong ones fails, each with a hint."""
+
 from __future__ import annotations
 
+import pytest
+import torch
 from torch import nn
 
 from course_utils.exercises import layers as ex
 from course_utils.models import CourseCNN
 
+# ---------------------------------------------------------------- exercise 1: count_parameters(module)
 
-def right_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+RIGHT_COUNTS = {
+    "sum of numel": lambda m: sum(p.numel() for p in m.parameters()),
+    "via named_parameters": lambda m: sum(p.numel() for _, p in m.named_parameters()),
+    "as a tensor": lambda m: torch.tensor(sum(p.numel() for p in m.parameters())),
+}
+
+WRONG_COUNTS = {  # name: (function, words the hint must contain)
+    "counts tensors, not values": (lambda m: len(list(m.parameters())), "counts tensors"),
+    "counts the state_dict (buffers too)": (lambda m: sum(v.numel() for v in m.state_dict().values()), "buffers"),
+    "only direct parameters": (lambda m: sum(p.numel() for p in m.parameters(recurse=False)), "nested layers"),
+    "weights only, no biases": (
+        lambda m: sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight")),
+        "Wrong counts",
+    ),
+    "forgot the return": (lambda m: None, "forget the `return`"),
+    "a hard-coded number": (lambda m: 17, "Wrong counts"),
+    "crashes on a layer without parameters": (
+        lambda m: next(m.parameters()).numel() * 0 + sum(p.numel() for p in m.parameters()),
+        "raised StopIteration",
+    ),
+    "only the largest tensor": (lambda m: max((p.numel() for p in m.parameters()), default=0), "Wrong counts"),
+}
 
 
-def test_count_parameters_right() -> None:
-    assert ex.check_count_parameters(right_count).passed
+@pytest.mark.parametrize("name", RIGHT_COUNTS)
+def test_count_parameters_right(name: str) -> None:
+    assert ex.check_count_parameters(RIGHT_COUNTS[name]).passed
 
 
-def test_count_parameters_wrong_counts_tensors() -> None:
-    result = ex.check_count_parameters(lambda m: len(list(m.parameters())))
-    assert not result.passed and "counts tensors" in str(result)
+@pytest.mark.parametrize("name", WRONG_COUNTS)
+def test_count_parameters_wrong(name: str) -> None:
+    function, hint = WRONG_COUNTS[name]
+    result = ex.check_count_parameters(function)
+    assert not result.passed and hint in str(result), str(result)
 
 
-def test_count_parameters_unfinished(capsys) -> None:
-    def unfinished(module):
-        ...
-
-    result = ex.check_count_parameters(unfinished)
-    assert not result.passed and "return" in str(result)
-    assert not ex.check_count_parameters(None).passed
-    assert "Exercise:" in capsys.readouterr().out
+# ---------------------------------------------------------------- exercise 2: not_parameters
 
 
-def test_not_parameters_right_and_wrong() -> None:
+def buffers_of(model: nn.Module) -> list[str]:
+    return [name for name in model.state_dict() if name not in dict(model.named_parameters())]
+
+
+def test_not_parameters_right() -> None:
     model = CourseCNN()
-    buffers = [name for name, _ in model.named_buffers()]
-    assert ex.check_not_parameters(buffers, model).passed
-    wrong = ex.check_not_parameters(buffers[:-1] + ["block1.0.weight"], model)
-    assert not wrong.passed and "missing 1" in str(wrong) and "block1.0.weight" in str(wrong)
+    assert ex.check_not_parameters(buffers_of(model), model).passed
+    assert ex.check_not_parameters({n for n, _ in model.named_buffers()}, model).passed
+    assert ex.check_not_parameters(model.state_dict().keys() - dict(model.named_parameters()).keys(), model).passed
+    assert ex.check_not_parameters(tuple(buffers_of(model)), None).passed  # the checker makes its own model
 
 
-def test_not_parameters_bad_types() -> None:
-    for answer in (None, 3, "block1.1.running_mean", [1, 2]):
-        assert not ex.check_not_parameters(answer).passed
+WRONG_NOT_PARAMETERS = {
+    "unanswered": (lambda m: None, "list of names"),
+    "every state_dict key": (lambda m: list(m.state_dict()), "a parameter"),
+    "the parameter names": (lambda m: [n for n, _ in m.named_parameters()], "a parameter"),
+    "running stats without num_batches_tracked": (
+        lambda m: [n for n in buffers_of(m) if not n.endswith("num_batches_tracked")],
+        "missing 3",
+    ),
+    "the buffer tensors, not their names": (lambda m: list(m.buffers()), "list of names"),
+    "a single string": (lambda m: "block1.1.running_mean", "list of names"),
+    "names from another model": (lambda m: [n for n, _ in nn.BatchNorm2d(3).named_buffers()], "another model"),
+    "one block only": (lambda m: [n for n in buffers_of(m) if n.startswith("block1")], "missing 6"),
+    "the state_dict itself": (lambda m: m.state_dict(), "list of names"),
+}
 
 
-def test_block2_shape() -> None:
-    assert ex.check_block2_shape((8, 32, 7, 7)).passed
-    wrong = ex.check_block2_shape((8, 16, 14, 14))
-    assert not wrong.passed and "out_channels" in str(wrong) and "stride 2" in str(wrong)
-    for answer in (None, (8, 32), "8, 32, 7, 7", 7):
-        assert not ex.check_block2_shape(answer).passed
+@pytest.mark.parametrize("name", WRONG_NOT_PARAMETERS)
+def test_not_parameters_wrong(name: str) -> None:
+    model = CourseCNN()
+    answer, hint = WRONG_NOT_PARAMETERS[name]
+    result = ex.check_not_parameters(answer(model), model)
+    assert not result.passed and hint in str(result), str(result)
+
+
+# ---------------------------------------------------------------- exercise 3: block2's output shape
+
+
+@pytest.mark.parametrize("answer", [(8, 32, 7, 7), [8, 32, 7, 7], torch.Size([8, 32, 7, 7]), (8, 32, 7.0, 7)])
+def test_block2_shape_right(answer) -> None:
+    assert ex.check_block2_shape(answer).passed
+
+
+WRONG_SHAPES = {
+    "forgot block2's stride": ((8, 32, 14, 14), "stride 2"),
+    "block1's channels": ((8, 16, 7, 7), "out_channels"),
+    "no batch dimension": ((32, 7, 7), "tuple of 4 integers"),
+    "batch of one": ((1, 32, 7, 7), "batch size never changes"),
+    "the example input": ((8, 1, 28, 28), "out_channels"),
+    "a string": ("8, 32, 7, 7", "tuple of 4 integers"),
+    "a fractional size": ((8, 32, 7.5, 7), "tuple of 4 integers"),
+    "unanswered": (None, "tuple of 4 integers"),
+    "flattened features": ((8, 1568), "tuple of 4 integers"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_SHAPES)
+def test_block2_shape_wrong(name: str) -> None:
+    answer, hint = WRONG_SHAPES[name]
+    result = ex.check_block2_shape(answer)
+    assert not result.passed and hint in str(result), str(result)

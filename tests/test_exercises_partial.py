@@ -1,40 +1,213 @@
-"""Checkers of 05_partial_freezing: a right and a wrong answer each, and no crash on junk."""
+"""Checkers of 05_partial_freezing: right solutions pass; a catalogue of plausible wrong ones fails with a hint."""
+
 from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
 
 from course_utils.exercises import partial as ex
 from course_utils.freezing import freeze_to, param_groups
+from course_utils.models import CourseCNN
+
+# ---------------------------------------------------------------- exercise 1: freeze the first two blocks
 
 
-def test_partial_freeze(model) -> None:
-    for block in (model.block1, model.block2):
+def loop(m):
+    for block in (m.block1, m.block2):
         for p in block.parameters():
             p.requires_grad = False
-    assert ex.check_partial_freeze(model, 2, verbose=False).passed
-    assert not ex.check_partial_freeze(model, 3, verbose=False).passed
-    model.requires_grad_(False)
-    result = ex.check_partial_freeze(model, 2, verbose=False)
-    assert not result.passed and "should be trainable" in str(result)
-    assert not ex.check_partial_freeze(None, 2, verbose=False).passed
 
 
-def test_param_groups(model) -> None:
+@pytest.mark.parametrize(
+    "solution",
+    [loop, lambda m: freeze_to(m, 2), lambda m: [m.block1.requires_grad_(False), m.block2.requires_grad_(False)]],
+)
+def test_partial_freeze_right(pretrained, solution) -> None:
+    solution(pretrained)
+    assert ex.check_partial_freeze(pretrained, n_frozen=2, verbose=False).passed
+
+
+def identity(m):  # the case from the review
+    m.block1 = nn.Identity()
+    m.block2 = nn.Identity()
+
+
+def deleted(m):
+    del m.block1
+
+
+def attribute(m):
+    m.block1.requires_grad = False
+    m.block2.requires_grad = False
+
+
+def three(m):
+    freeze_to(m, 3)
+
+
+def only_block2(m):
+    m.block2.requires_grad_(False)
+
+
+def conv_only(m):
+    m.block1[0].weight.requires_grad = False
+    m.block2[0].weight.requires_grad = False
+
+
+WRONG_PARTIAL = {
+    "blocks replaced by nn.Identity()": (identity, "lost parameters"),
+    "block1 deleted": (deleted, "frozen is not removed"),
+    "module attribute": (attribute, "plain attribute"),
+    "three blocks": (three, "Frozen but should be trainable: ['block3']"),
+    "everything": (lambda m: m.requires_grad_(False), "Frozen but should be trainable"),
+    "only block2": (only_block2, "['block1']"),
+    "conv weights only": (conv_only, "['block1', 'block2']"),
+    "unanswered": (lambda m: None, "['block1', 'block2']"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_PARTIAL)
+def test_partial_freeze_wrong(pretrained, name: str) -> None:
+    mistake, hint = WRONG_PARTIAL[name]
+    mistake(pretrained)
+    result = ex.check_partial_freeze(pretrained, n_frozen=2, verbose=False)
+    assert not result.passed and hint in str(result), str(result)
+
+
+def test_partial_freeze_other_depths(model) -> None:
+    freeze_to(model, 3)
+    assert ex.check_partial_freeze(model, 3, verbose=False).passed
+    assert not ex.check_partial_freeze(model, 2, verbose=False).passed
+
+
+# ---------------------------------------------------------------- exercise 2: discriminative learning rates
+
+RATES = [("block2", 2.5e-4), ("block3", 5e-4), ("head", 1e-3)]
+
+
+def lr_model() -> CourseCNN:
+    torch.manual_seed(0)
+    model = CourseCNN()
     freeze_to(model, 1)
-    right = [{"params": list(getattr(model, n).parameters()), "lr": lr}
-             for n, lr in [("block2", 2.5e-4), ("block3", 5e-4), ("head", 1e-3)]]
-    assert ex.check_param_groups(right, model, head_lr=1e-3, decay=0.5, verbose=False).passed
-    assert ex.check_param_groups(param_groups(model, lr=1e-3, decay=0.5), model, verbose=False).passed
-    same_lr = [dict(g, lr=1e-3) for g in right]
-    assert "Expected learning rates" in str(ex.check_param_groups(same_lr, model, verbose=False))
-    with_frozen = right + [{"params": list(model.block1.parameters()), "lr": 1.25e-4}]
-    assert "frozen parameters are in your groups" in str(ex.check_param_groups(with_frozen, model, verbose=False))
-    assert not ex.check_param_groups(None, model, verbose=False).passed
-    assert not ex.check_param_groups([{"params": list(model.parameters()), "lr": 1e-3}], model, verbose=False).passed
+    return model
 
 
-def test_best_block() -> None:
-    results = {"block1": 97.0, "block2": 96.5, "block3": 90.0, "head": 50.0}
-    assert ex.check_best_block("block1", results, verbose=False).passed
-    assert ex.check_best_block("block2", results, verbose=False).passed  # within a point: a tie
-    assert not ex.check_best_block("head", results, verbose=False).passed
-    assert not ex.check_best_block(["block1"], results, verbose=False).passed
-    assert not ex.check_best_block(None, results, verbose=False).passed
+def right_groups(m):
+    return [{"params": list(getattr(m, n).parameters()), "lr": lr} for n, lr in RATES]
+
+
+def split_weights_and_biases(m):  # two groups for a block, both at its rate: same optimizer behaviour
+    return [
+        {"params": [p for name, p in getattr(m, n).named_parameters() if name.endswith(part)], "lr": lr}
+        for n, lr in RATES
+        for part in ("weight", "bias")
+        if any(name.endswith(part) for name, _ in getattr(m, n).named_parameters())
+    ]
+
+
+@pytest.mark.parametrize(
+    "solution", [right_groups, lambda m: param_groups(m, lr=1e-3, decay=0.5), split_weights_and_biases]
+)
+def test_param_groups_right(solution) -> None:
+    model = lr_model()
+    groups = solution(model)
+    torch.optim.Adam(groups)
+    assert ex.check_param_groups(groups, model, head_lr=1e-3, decay=0.5, verbose=False).passed
+
+
+def first_tensor_only(m):  # the case from the review: 5 of 8 trainable tensors left out
+    return [
+        {"params": [m.block2[0].weight], "lr": 2.5e-4},
+        {"params": [m.block3[0].weight], "lr": 5e-4},
+        {"params": [m.head[2].weight], "lr": 1e-3},
+    ]
+
+
+WRONG_GROUPS = {
+    "one tensor per block": (first_tensor_only, "5 of 8 trainable parameter tensors are in no group"),
+    "the frozen block included": (
+        lambda m: right_groups(m) + [{"params": list(m.block1.parameters()), "lr": 1.25e-4}],
+        "frozen parameters",
+    ),
+    "one lr for all": (lambda m: [dict(g, lr=1e-3) for g in right_groups(m)], "Expected learning rates"),
+    "decay reversed": (
+        lambda m: [dict(g, lr=lr) for g, lr in zip(right_groups(m), (1e-3, 5e-4, 2.5e-4))],
+        "Expected learning rates",
+    ),
+    "off by one block": (
+        lambda m: [dict(g, lr=lr) for g, lr in zip(right_groups(m), (5e-4, 1e-3, 1e-3))],
+        "Expected learning rates",
+    ),
+    "one group with everything": (lambda m: [{"params": list(m.parameters()), "lr": 1e-3}], "frozen parameters"),
+    "generators instead of lists": (
+        lambda m: [{"params": getattr(m, n).parameters(), "lr": lr} for n, lr in RATES],
+        "list(...)",
+    ),
+    "another model's parameters": (lambda m: right_groups(lr_model()), "not parameters of lr_model"),
+    "head forgotten": (lambda m: right_groups(m)[:2], "in no group"),
+    "lr as a string": (lambda m: [dict(g, lr=str(g["lr"])) for g in right_groups(m)], "positive number"),
+    "a block twice": (
+        lambda m: right_groups(m) + [{"params": list(m.head.parameters()), "lr": 1e-3}],
+        "more than once",
+    ),
+    "no lr key": (lambda m: [{"params": g["params"]} for g in right_groups(m)], "list of dicts"),
+    "unanswered": (lambda m: None, "list of dicts"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_GROUPS)
+def test_param_groups_wrong(name: str) -> None:
+    build, hint = WRONG_GROUPS[name]
+    model = lr_model()
+    result = ex.check_param_groups(build(model), model, head_lr=1e-3, decay=0.5, verbose=False)
+    assert not result.passed and hint in str(result), str(result)
+
+
+def test_param_groups_never_raises_on_a_bad_model() -> None:
+    for model in (None, {}, "lr_model", nn.Linear(2, 2)):
+        assert not ex.check_param_groups(right_groups(lr_model()), model, verbose=False).passed
+
+
+# ---------------------------------------------------------------- exercise 3: pick the block
+
+RESULTS = {"block1": 97.0, "block2": 96.5, "block3": 90.0, "head": 50.0}
+
+
+def test_best_block_right() -> None:
+    assert ex.check_best_block("block1", RESULTS, verbose=False).passed
+    assert ex.check_best_block("block2", RESULTS, verbose=False).passed  # within a point: a tie
+
+
+WRONG_BLOCKS = {
+    "the worst": ("head", "Not the best one"),
+    "a clearly lower one": ("block3", "Not the best one"),
+    "capitalised": ("Block1", "Answer with one of"),
+    "an index": (0, "Answer with one of"),
+    "a list": (["block1"], "Answer with one of"),
+    "the accuracy, not the name": (97.0, "Answer with one of"),
+    "the stub's empty string": ("", "Answer with one of"),
+    "unanswered": (None, "Answer with one of"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_BLOCKS)
+def test_best_block_wrong(name: str) -> None:
+    answer, hint = WRONG_BLOCKS[name]
+    result = ex.check_best_block(answer, RESULTS, verbose=False)
+    assert not result.passed and hint in str(result), str(result)
+
+
+def test_best_block_never_raises_on_a_bad_table() -> None:
+    for table in ({}, None, {"block1": "high"}):
+        result = ex.check_best_block("block1", table, verbose=False)
+        assert not result.passed and "noise_results" in str(result)
+
+
+def test_partial_freeze_copy_is_independent(pretrained) -> None:
+    model = copy.deepcopy(pretrained)
+    loop(model)
+    assert ex.check_partial_freeze(model, verbose=False).passed
+    assert not ex.check_partial_freeze(pretrained, verbose=False).passed

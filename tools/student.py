@@ -1,12 +1,22 @@
-"""`make student`: the classroom copy of the course.
+"""`make student`: the learners' copy of the course, a folder (and a .zip) that stands on its own.
 
-    python -m tools.student build/student
+    python -m tools.student [FOLDER]      # default: ../freezing-course-student, beside the checkout
 
-Copies every notebook with outputs and execution counts cleared and the Solutions section
-removed (from the Markdown heading that names "Solutions" to the end of the notebook), and
-writes a short README that tells learners how to open them. The committed notebooks are
-only read, never changed.
+The folder holds everything a learner needs and nothing that spoils the exercises:
+
+- ``notebooks/``: every notebook with outputs, execution counts and widget state cleared,
+  the Solutions section removed and the ``# NBVAL_...`` test markers stripped;
+- ``course_utils/``: the helpers, with the quiz answers and the exercise checkers *sealed*
+  (``course_utils.sealed``: compressed and encoded, so no answer can be read or grepped);
+- ``data/``, ``examples/`` (scripts a notebook runs), ``requirements.txt``, ``pyproject.toml``,
+  the JupyterLab settings (``jupyter-config/``);
+- a ``README.md`` and a ``Makefile`` with the same two commands as the course:
+  ``make lab`` and ``make test`` (which runs every notebook and reports each exercise).
+
+The folder must lie outside the teacher's checkout, so learners never work next to the executed
+notebooks with their solutions. The committed notebooks are only read, never changed.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,52 +26,199 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.paths import REPO_ROOT
+from course_utils.quiz_bank import sealed_bank
+from course_utils.sealed import seal
+from tools import NOTEBOOK_DIR, REPO_ROOT
 
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+DEFAULT_FOLDER = REPO_ROOT.parent / "freezing-course-student"
+MARKER = ".course-student-copy"  # lets a rebuild replace an earlier copy, and nothing else
 SOLUTIONS_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+.*\bSolutions\b", re.IGNORECASE | re.MULTILINE)
 TAKEAWAYS_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+.*\bKey takeaways\b", re.IGNORECASE | re.MULTILINE)
+NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_\w+[ \t]*\n?", re.MULTILINE)
 SOLUTIONS_NOTE = (
-    "*This is the student copy: the worked solutions are not included. "
+    "*This is the learners' copy: the worked solutions are not included. "
     "Ask your instructor for them once you have tried the exercises.*"
 )
 SKIPPED_NAMES = {".ipynb_checkpoints", "__pycache__"}
+# Checker modules hold the expected answers: they ship sealed. These stay readable (no answers in them).
+OPEN_EXERCISE_MODULES = {"__init__.py", "_feedback.py"}
+SHARED_FOLDERS = ("examples",)
+DROPPED_REQUIREMENTS = ("playwright", "nbval")  # the maintainers' browser and notebook tests
 
 STUDENT_README = """\
-# Freezing Layers in PyTorch — student copy
+# Freezing Layers in PyTorch — learners' copy
 
-These are the course notebooks with their outputs cleared and the solutions removed:
-you run every cell yourself and commit to an answer before each quiz reveals it.
+Seven Jupyter notebooks on how and why to freeze layers in PyTorch. Outputs are cleared and
+the solutions are not included: you run every cell yourself, commit to an answer before each
+quiz reveals it, and check your exercises with the built-in checkers.
 
-## How to start
+## Two commands
 
-1. In the course folder, run `make lab` once (it sets up the Python environment the first
-   time, which takes a few minutes, then opens JupyterLab and prints a URL with a token).
-2. Stop it with Ctrl-C and open this folder instead:
+```bash
+make lab    # set up .venv (first time: a few minutes, needs the network once), then open JupyterLab
+make test   # run every notebook top to bottom and report which exercises are solved
+```
 
-   ```bash
-   .venv/bin/python -m jupyter lab --notebook-dir={folder} --no-browser
-   ```
-
-   (add `--allow-root` if you work as root, e.g. in a container), then open the printed URL.
-3. Work through the notebooks in order, starting with `{first}`. In each one, use
-   *Run → Run All Cells* once, or run the cells one by one with Shift-Enter.
-
-Everything runs offline on a laptop CPU; a GPU is used when present.
+You need Python 3.11 and `make`. `make lab` prints a URL with a token; open it, and JupyterLab
+starts on `{first}`. Work through the notebooks in order. Everything runs offline on a laptop
+CPU once the packages are installed.
 
 ## The notebooks
 
 {table}
 
+## Exercises and quizzes
+
+- Each exercise cell ends with a checker, e.g. `ex.check_sgd_step(sgd_step)`. It prints what is
+  right and what is not yet; it never crashes your notebook. Change your code and run it again.
+- `make test` runs every notebook in a fresh kernel (the notebooks themselves are not changed)
+  and lists each exercise as solved or not yet.
+- Quizzes show only the question: pick an answer, then press *Reveal answer*. The answers and
+  the checkers ship encoded in `course_utils/` so that you are not tempted to peek.
+
 ## When something goes wrong
 
 - A cell fails after you changed it: *Kernel → Restart Kernel and Run All Cells*.
-- An exercise cell prints "Not there yet": read the hints, change your code, run it again.
-  The checker never crashes your notebook.
+- An exercise prints "Not there yet": read the hints above that line, fix, run again.
 """
 
+STUDENT_MAKEFILE = """\
+# Freezing Layers in PyTorch (learners' copy): `make lab` to learn, `make test` to check your exercises.
+PYTHON := $(shell command -v python3.11 || command -v python3)
+PY := .venv/bin/python
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-def _heading_offset(cell, pattern: re.Pattern) -> int | None:
+.PHONY: setup lab test
+
+setup: .venv/.installed
+
+.venv/.installed: requirements.txt pyproject.toml
+\t[ -x $(PY) ] || $(PYTHON) -m venv .venv
+\t$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+\t$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+\ttouch $@
+
+lab: setup  ## open the course in JupyterLab (starts on the first notebook)
+\tJUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=notebooks $(IS_ROOT)
+
+test: setup  ## run every notebook top to bottom and report which exercises are solved
+\t$(PY) -m pytest tests
+"""
+
+STUDENT_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "course-utils"
+version = "1.0.0"
+description = "Helpers for the course 'Freezing Layers in PyTorch' (learners' copy)"
+requires-python = ">=3.10"
+dependencies = []  # pinned in requirements.txt
+
+[tool.setuptools.packages.find]
+include = ["course_utils*"]
+
+[tool.setuptools.package-data]
+course_utils = ["quiz_bank/*.sealed", "exercises/*.sealed"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = "-p no:cacheprovider -rA"
+"""
+
+STUDENT_TESTS = '''\
+"""Your own checks (`make test`): every notebook runs top to bottom, every exercise is solved.
+
+The notebooks run in fresh kernels, two at a time, and are not changed on disk. A notebook that
+stops with an error fails `test_runs_top_to_bottom`; an exercise whose checker still prints
+"Not there yet" fails `test_exercises_solved` and is named in the report.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from nbclient import NotebookClient
+from traitlets import default
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+CELL_TIMEOUT_S = 300
+
+
+class LocalKernelManager(KernelManager):
+    """A local kernel over IPC sockets (absolute paths), not TCP ports."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        runtime = Path(jupyter_runtime_dir())
+        runtime.mkdir(parents=True, exist_ok=True)
+        return str(runtime / f"kernel-{uuid.uuid4().hex[:8]}-ipc")
+
+
+def run(path: Path) -> tuple[str, dict]:
+    """Execute one notebook in a fresh kernel; returns (error or "", the executed notebook)."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_manager_class=LocalKernelManager, timeout=CELL_TIMEOUT_S,
+                            shutdown_kernel="immediate", resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except Exception as error:  # reported by the test below
+        name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+        return f"{name}: {value}"[:2000], dict(notebook)
+    return "", dict(notebook)
+
+
+@pytest.fixture(scope="session")
+def executed() -> dict[str, tuple[str, dict]]:
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return dict(zip((p.name for p in NOTEBOOKS), pool.map(run, NOTEBOOKS)))
+
+
+def checker_reports(notebook: dict) -> list[str]:
+    """The text every checker printed, in order (one "Exercise: ..." report each)."""
+    reports = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            text = output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            reports += ["Exercise: " + part for part in text.split("Exercise: ")[1:]]
+    return reports
+
+
+@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
+def test_runs_top_to_bottom(name: str, executed) -> None:
+    error, _ = executed[name]
+    assert not error, f"{name} stopped with an error: {error}"
+
+
+@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
+def test_exercises_solved(name: str, executed) -> None:
+    _, notebook = executed[name]
+    reports = checker_reports(notebook)
+    assert reports, f"{name}: no exercise checker ran"
+    not_yet = [report.splitlines()[0] for report in reports if "Not there yet" in report]
+    assert not not_yet, f"{name}: not solved yet: " + "; ".join(not_yet)
+'''
+
+
+# ---------------------------------------------------------------------------------- notebooks
+
+
+def _heading_offset(cell: nbformat.NotebookNode, pattern: re.Pattern) -> int | None:
     if cell.cell_type != "markdown":
         return None
     match = pattern.search(cell.source)
@@ -84,7 +241,7 @@ def solutions_start(cells: list) -> tuple[int, int] | None:
 
 
 def student_notebook(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """A copy of ``notebook`` without outputs, execution counts, widget state or Solutions."""
+    """A copy of ``notebook`` without outputs, execution counts, widget state, NBVAL markers or Solutions."""
     notebook = nbformat.from_dict(notebook)  # a deep copy: the original is untouched
     start = solutions_start(notebook.cells)
     if start is None:
@@ -98,7 +255,13 @@ def student_notebook(notebook: nbformat.NotebookNode, name: str = "notebook") ->
     kept.append(nbformat.v4.new_markdown_cell(SOLUTIONS_NOTE))
     for cell in kept:
         cell.metadata.pop("execution", None)
+        tags = [t for t in cell.metadata.get("tags", []) if not t.lower().startswith("nbval")]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
         if cell.cell_type == "code":
+            cell.source = NBVAL_MARKER.sub("", cell.source)
             cell.outputs = []
             cell.execution_count = None
     notebook.cells = kept
@@ -115,16 +278,13 @@ def _first_heading(notebook: nbformat.NotebookNode) -> str:
     return ""
 
 
-def build(out_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[Path]:
-    """Write the student copy of every notebook in ``source_dir`` to ``out_dir``; returns the notebooks written."""
-    source_dir, out_dir = Path(source_dir), Path(out_dir)
-    paths = sorted(source_dir.glob("[0-9]*.ipynb"))
+def write_notebooks(out_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> tuple[list[Path], list[str]]:
+    """The learner notebooks of ``source_dir`` (and the files beside them) in ``out_dir``; (paths, README rows)."""
+    paths = sorted(Path(source_dir).glob("[0-9]*.ipynb"))
     if not paths:
         raise FileNotFoundError(f"no numbered notebooks (like 01_layers.ipynb) in {source_dir}")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    for extra in source_dir.iterdir():  # images or small files the notebooks refer to
+    for extra in Path(source_dir).iterdir():  # images or small files the notebooks refer to
         if extra.suffix == ".ipynb" or extra.name in SKIPPED_NAMES or extra.name.startswith("."):
             continue
         copy = shutil.copytree if extra.is_dir() else shutil.copy2
@@ -136,25 +296,95 @@ def build(out_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[Path]:
         nbformat.write(notebook, target)
         written.append(target)
         rows.append(f"| `{path.name}` | {_first_heading(notebook)} |")
+    return written, rows
+
+
+# ---------------------------------------------------------------------------------- the package
+
+
+def write_course_utils(out_dir: Path, package: Path = REPO_ROOT / "course_utils") -> None:
+    """Copy ``course_utils`` with the quiz bank and the checker modules sealed."""
+    ignore = shutil.ignore_patterns(*SKIPPED_NAMES, "*.pyc")
+    shutil.copytree(package, out_dir, ignore=ignore)
+    bank = out_dir / "quiz_bank"
+    for path in bank.glob("*.json"):
+        path.unlink()
+    (bank / "bank.sealed").write_text(sealed_bank(package / "quiz_bank"), encoding="utf-8")
+    exercises = out_dir / "exercises"
+    checkers = {}
+    for path in sorted(exercises.glob("*.py")):
+        if path.name not in OPEN_EXERCISE_MODULES:
+            checkers[path.stem] = path.read_text(encoding="utf-8")
+            path.unlink()
+    (exercises / "checkers.sealed").write_text(seal(checkers), encoding="utf-8")
+
+
+def student_requirements(text: str) -> str:
+    """The course's pins without the maintainers' test tools."""
+    lines = [line for line in text.splitlines() if not line.strip().lower().startswith(DROPPED_REQUIREMENTS)]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- the folder
+
+
+def inside(path: Path, folder: Path) -> bool:
     try:
-        folder = out_dir.resolve().relative_to(REPO_ROOT)
+        path.resolve().relative_to(folder.resolve())
     except ValueError:
-        folder = out_dir
+        return False
+    return True
+
+
+def prepare(out_dir: Path, repo_root: Path = REPO_ROOT) -> None:
+    """Refuse a folder inside the checkout or one that is not an earlier copy; clear an earlier copy."""
+    if inside(out_dir, repo_root):
+        raise ValueError(
+            f"{out_dir} is inside the course checkout ({repo_root}); the learners' copy must stand "
+            f"outside it, e.g. {DEFAULT_FOLDER}."
+        )
+    if out_dir.exists():
+        if any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+            raise ValueError(f"{out_dir} exists and is not an earlier learners' copy: choose another folder.")
+        shutil.rmtree(out_dir)
+
+
+def build(out_dir: Path, source_dir: Path = NOTEBOOK_DIR, repo_root: Path = REPO_ROOT) -> list[Path]:
+    """Write the learners' copy to ``out_dir`` and ``out_dir``.zip; returns the notebooks written."""
+    out_dir = Path(out_dir)
+    prepare(out_dir, repo_root)
+    written, rows = write_notebooks(out_dir / "notebooks", source_dir)
+    write_course_utils(out_dir / "course_utils", repo_root / "course_utils")
+    shutil.copytree(repo_root / "data", out_dir / "data", ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
+    shutil.copytree(repo_root / "jupyter-config", out_dir / "jupyter-config")
+    for folder in SHARED_FOLDERS:  # scripts the notebooks run or point to
+        if (repo_root / folder).is_dir():
+            shutil.copytree(repo_root / folder, out_dir / folder, ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
+    (out_dir / "tests").mkdir()
+    (out_dir / "tests" / "test_my_exercises.py").write_text(STUDENT_TESTS)
+    (out_dir / "requirements.txt").write_text(student_requirements((repo_root / "requirements.txt").read_text()))
+    (out_dir / "pyproject.toml").write_text(STUDENT_PYPROJECT)
+    (out_dir / "Makefile").write_text(STUDENT_MAKEFILE)
     table = "\n".join(["| notebook | title |", "| --- | --- |", *rows])
-    (out_dir / "README.md").write_text(STUDENT_README.format(folder=folder, first=paths[0].name, table=table))
+    (out_dir / "README.md").write_text(STUDENT_README.format(first=written[0].name, table=table))
+    (out_dir / MARKER).write_text("Built by `make student` from the course checkout; a rebuild replaces it.\n")
+    shutil.make_archive(str(out_dir), "zip", root_dir=out_dir.parent, base_dir=out_dir.name)
     return written
 
 
-def main(argv: list[str], source_dir: Path = NOTEBOOK_DIR) -> int:
-    out_dir = Path(argv[0]) if argv else REPO_ROOT / "build" / "student"
+def main(argv: list[str], source_dir: Path = NOTEBOOK_DIR, repo_root: Path = REPO_ROOT) -> int:
+    out_dir = Path(argv[0]) if argv else DEFAULT_FOLDER
     try:
-        written = build(out_dir, source_dir)
+        written = build(out_dir, source_dir, repo_root)
     except (ValueError, FileNotFoundError) as error:
-        print(f"student copy not built: {error}", file=sys.stderr)
+        print(f"learners' copy not built: {error}", file=sys.stderr)
         return 1
     for path in written:
-        print(f"  {path.name}")
-    print(f"{len(written)} student notebooks and README.md written to {out_dir}")
+        print(f"  notebooks/{path.name}")
+    print(
+        f"learners' copy written to {out_dir} (and {out_dir}.zip): {len(written)} notebooks, course_utils "
+        "with sealed answers, data, README.md, Makefile (make lab, make test)"
+    )
     return 0
 
 

@@ -1,9 +1,14 @@
-"""Small, seeded inputs the checkers try a learner's code on."""
+"""Small, seeded inputs the checkers try a learner's code on, and checks shared by several checkers."""
+
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-from ..models import CourseCNN
+import torch
+from torch import nn
+
+from ..models import BLOCK_NAMES, CourseCNN
+from ._feedback import Feedback
 
 
 def model_and_batch(seed: int = 0) -> tuple[CourseCNN, torch.Tensor, torch.Tensor]:
@@ -14,3 +19,68 @@ def model_and_batch(seed: int = 0) -> tuple[CourseCNN, torch.Tensor, torch.Tenso
     x = torch.rand(8, 1, 28, 28, generator=generator)
     y = torch.randint(0, 5, (8,), generator=generator)
     return model, x, y
+
+
+def parameter_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}
+
+
+def require_module(fb: Feedback, model: Any, what: str = "model") -> None:
+    """Stop with a hint unless ``model`` is an nn.Module."""
+    fb.require(
+        isinstance(model, nn.Module),
+        f"`{what}` is a model (an nn.Module).",
+        f"`{what}` should be a model (an nn.Module), got {type(model).__name__}.",
+    )
+
+
+def require_same_layers(fb: Feedback, model: nn.Module, reference: nn.Module, ignore: tuple[str, ...] = ()) -> None:
+    """Stop with a hint unless ``model`` still has every parameter of ``reference`` (same names, same shapes).
+
+    Freezing keeps every layer and every weight; deleting a block or swapping it for
+    ``nn.Identity()`` also stops its weights from training, but changes what the model computes.
+    """
+    have, want = parameter_shapes(model), parameter_shapes(reference)
+    kept = lambda name: not name.startswith(ignore) if ignore else True  # noqa: E731
+    missing = sorted(n for n in want if kept(n) and n not in have)
+    reshaped = sorted(n for n in want if kept(n) and n in have and have[n] != want[n])
+    gone_blocks = sorted({n.split(".")[0] for n in missing})
+    if missing:
+        fb.fail(
+            f"The model lost parameters {missing[:3]} (block(s) {gone_blocks}): freezing keeps every layer "
+            "and only stops its weights from changing. Do not delete or replace blocks "
+            "(e.g. with nn.Identity()): set requires_grad = False on their parameters."
+        )
+    fb.require(
+        not reshaped,
+        "Every layer is still there, with its weights.",
+        f"Parameters {reshaped[:3]} changed shape: keep the layers, freeze them instead.",
+    )
+
+
+def require_course_cnn(fb: Feedback, model: Any, what: str = "model", ignore: tuple[str, ...] = ()) -> None:
+    """Stop unless ``model`` is a course CNN with all four blocks and all their parameters.
+
+    ``ignore``: parameter-name prefixes not compared (e.g. a replaced head).
+    """
+    require_module(fb, model, what)
+    missing = [name for name in BLOCK_NAMES if not isinstance(getattr(model, name, None), nn.Module)]
+    if missing:
+        fb.fail(
+            f"`{what}` has no {missing}: frozen is not removed. Keep every block of the CourseCNN "
+            "and set requires_grad = False on the parameters of the ones to freeze."
+        )
+    with torch.device("meta"):  # shapes only: no memory, no random numbers
+        reference = CourseCNN()
+    require_same_layers(fb, model, reference, ignore=ignore)
+
+
+def frozen_state(module: nn.Module) -> tuple[int, int]:
+    """(frozen, total) parameter tensors of ``module``."""
+    flags = [p.requires_grad for p in module.parameters()]
+    return len(flags) - sum(flags), len(flags)
+
+
+def attribute_tricks(model: nn.Module) -> list[str]:
+    """Modules that got a plain Python attribute ``requires_grad`` (which freezes nothing)."""
+    return [name or "model" for name, module in model.named_modules() if "requires_grad" in vars(module)]

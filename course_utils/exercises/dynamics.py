@@ -1,96 +1,177 @@
 """Checkers for notebook 06 (training dynamics: speed, memory, gradients). They print feedback, never raise."""
+
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..models import CourseCNN
-from ._feedback import Feedback, check, is_function
-from ._fixtures import model_and_batch
+from ._feedback import Feedback, call, check, describe, is_function, is_number
+from ._fixtures import attribute_tricks, frozen_state, model_and_batch, require_course_cnn
 
 
-def check_backward_stops_after_block2(model: nn.Module) -> Feedback:
+def check_backward_stops_after_block2(model: Any) -> Feedback:
     """Exercise 1: block1 and block2 frozen, block3 and head trainable, so autograd stops at block2's output."""
 
     def is_course_cnn(fb: Feedback) -> None:
-        fb.add(isinstance(model, CourseCNN), "model is a CourseCNN.", "Pass the course CNN you froze (model = CourseCNN()).")
+        require_course_cnn(fb, model, "ex_model")
 
     def right_blocks(fb: Feedback) -> None:
-        if not isinstance(model, CourseCNN):
-            return
-        state = {name: [p.requires_grad for p in child.parameters()] for name, child in model.named_children()}
-        frozen = [name for name, flags in state.items() if not any(flags)]
-        trainable = [name for name, flags in state.items() if all(flags)]
-        fb.add(frozen == ["block1", "block2"], "block1 and block2 are frozen, nothing else.",
-               f"Frozen blocks are {frozen}; freeze exactly block1 and block2 (e.g. freeze_to(model, 2)).")
-        fb.add(trainable == ["block3", "head"], "block3 and head are trainable.",
-               f"Trainable blocks are {trainable}; block3 and head must keep requires_grad=True.")
+        state = {name: frozen_state(child) for name, child in model.named_children()}
+        frozen = [name for name, (f, total) in state.items() if total and f == total]
+        partly = [name for name, (f, total) in state.items() if 0 < f < total]
+        trainable = [name for name, (f, total) in state.items() if total and f == 0]
+        tricked = attribute_tricks(model)
+        trick = f" (a plain attribute `requires_grad` on {tricked[:2]} freezes nothing)" if tricked else ""
+        fb.add(
+            frozen == ["block1", "block2"] and not partly,
+            "block1 and block2 are frozen, nothing else.",
+            f"Frozen blocks are {frozen}"
+            + (f", partly frozen {partly}" if partly else "")
+            + f"{trick}; freeze exactly block1 and block2, every parameter (e.g. freeze_to(model, 2)).",
+        )
+        fb.add(
+            trainable == ["block3", "head"],
+            "block3 and head are trainable.",
+            f"Trainable blocks are {trainable}; block3 and head must keep requires_grad=True.",
+        )
 
     def graph_stops(fb: Feedback) -> None:
-        if not isinstance(model, CourseCNN):
-            return
-        x = torch.rand(2, 1, 28, 28)
+        x = torch.rand(2, 1, 28, 28, device=next(model.parameters()).device)
         after_block2 = model.block2(model.block1(x))
         after_block3 = model.block3(after_block2)
-        fb.add(after_block2.grad_fn is None and after_block3.grad_fn is not None,
-               "block2's output has no grad_fn: the backward pass ends there.",
-               "block2's output should have grad_fn None and block3's output a grad_fn.")
+        fb.add(
+            after_block2.grad_fn is None and after_block3.grad_fn is not None,
+            "block2's output has no grad_fn: the backward pass ends there.",
+            "block2's output should have grad_fn None and block3's output a grad_fn.",
+        )
 
     return check("make the backward pass stop after block2", is_course_cnn, right_blocks, graph_stops)
 
 
-def check_adam_state_bytes(model: nn.Module, answer: object) -> Feedback:
-    """Exercise 2: the bytes Adam will keep for ``model`` (2 moments per trainable number), before any step."""
-
-    def is_model(fb: Feedback) -> None:
-        fb.add(isinstance(model, nn.Module), "model is an nn.Module.", "Pass the model as the first argument.")
-
-    def is_int(fb: Feedback) -> None:
-        fb.add(isinstance(answer, int) and not isinstance(answer, bool), "Your answer is an integer number of bytes.",
-               f"Give an int (bytes), got {type(answer).__name__}.")
-
-    def right_value(fb: Feedback) -> None:
-        if not isinstance(model, nn.Module) or not isinstance(answer, int):
-            return
-        trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-        everything = sum(p.numel() * p.element_size() for p in model.parameters())
-        if answer == 2 * trainable:
-            fb.add(True, f"{answer:,} bytes: two moments (exp_avg, exp_avg_sq) per trainable number.", "")
-        elif answer == trainable:
-            fb.add(False, "", "That is one copy of the trainable weights: Adam keeps two (first and second moment).")
-        elif answer == 2 * everything:
-            fb.add(False, "", "You counted frozen parameters too: Adam only keeps state for the ones it updates.")
-        elif answer in (2 * sum(p.numel() for p in model.parameters() if p.requires_grad),):
-            fb.add(False, "", "That is a count of numbers; multiply by the bytes per number (p.element_size()).")
-        else:
-            fb.add(False, "", "Not the right number of bytes: sum p.numel() * p.element_size() over trainable p, times 2.")
-
-    return check("Adam's memory for a partly frozen model", is_model, is_int, right_value)
+def _adam_setups() -> dict[str, nn.Module]:
+    """Models to try ``adam_state_bytes`` on: several frozen depths, and numbers of another size."""
+    setups: dict[str, nn.Module] = {}
+    for depth in (0, 2, 3):
+        model = CourseCNN()
+        for name in ("block1", "block2", "block3")[:depth]:
+            getattr(model, name).requires_grad_(False)
+        setups[f"a CourseCNN with its first {depth} blocks frozen"] = model
+    double = CourseCNN().double()
+    double.block1.requires_grad_(False)
+    setups["a float64 CourseCNN (8 bytes per number) with block1 frozen"] = double
+    half = nn.Sequential(nn.Linear(10, 20), nn.BatchNorm1d(20), nn.Linear(20, 3)).half()
+    half[0].requires_grad_(False)
+    setups["a float16 MLP (2 bytes per number) with its first layer frozen"] = half
+    return setups
 
 
-def check_grad_norms(grad_norms: Callable[[nn.Module], dict]) -> Feedback:
-    """Exercise 3: ``grad_norms(model)`` returns {name: L2 norm of .grad} for the trainable parameters."""
-    model, x, y = model_and_batch()
-    model.block1.requires_grad_(False)
-    nn.functional.cross_entropy(model(x), y).backward()
-    expected = {n: p.grad.norm().item() for n, p in model.named_parameters() if p.requires_grad}
+def _adam_bytes(model: nn.Module) -> int:
+    return 2 * sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
 
+
+def check_adam_state_bytes(adam_state_bytes: Any, answer: Any = None) -> Feedback:
+    """Exercise 2: ``adam_state_bytes(model)`` = the bytes Adam keeps for ``model`` (2 moments per trainable number).
+
+    A function, tried on several models (frozen depths, 2/4/8-byte numbers), so a number copied
+    from a table cannot pass. The older call ``check_adam_state_bytes(model, number)`` is answered
+    with a hint to write the function.
+    """
+
+    def is_a_function(fb: Feedback) -> None:
+        if isinstance(adam_state_bytes, nn.Module) or is_number(adam_state_bytes):
+            fb.fail(
+                "Write a function adam_state_bytes(model) that computes the bytes for any model "
+                "(a single number only fits one model), and pass the function: "
+                "ex.check_adam_state_bytes(adam_state_bytes)."
+            )
+        is_function(adam_state_bytes, "adam_state_bytes(model)")(fb)
 
     def right_values(fb: Feedback) -> None:
-        if not callable(grad_norms):
-            return
-        result = grad_norms(model)
-        fb.add(isinstance(result, dict), "It returns a dict.", f"Return a dict {{name: norm}}, got {type(result).__name__}.")
-        if not isinstance(result, dict):
-            return
-        fb.add(set(result) == set(expected), "One entry per trainable parameter, frozen ones left out.",
-               f"Keys should be the {len(expected)} trainable parameter names (frozen block1 has no .grad); "
-               f"got {len(result)} keys.")
-        same = set(result) == set(expected) and all(
-            abs(float(result[n]) - v) <= 1e-5 * max(1.0, v) for n, v in expected.items()
+        wrong = []
+        for setup, model in _adam_setups().items():
+            expected = _adam_bytes(model)
+            got = call(fb, adam_state_bytes, model, setup=setup)
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            if not is_number(got):
+                fb.fail(f"Return a number of bytes (an int); on {setup} you returned {describe(got)}.")
+            if got == expected:
+                continue
+            trainable = expected // 2
+            everything = 2 * sum(p.numel() * p.element_size() for p in model.parameters())
+            numbers = 2 * sum(p.numel() for p in model.parameters() if p.requires_grad)
+            if got == trainable:
+                why = "that is one copy of the trainable weights: Adam keeps two (first and second moment)"
+            elif got == everything:
+                why = "you counted frozen parameters too: Adam only keeps state for the ones it updates"
+            elif got == numbers:
+                why = "that counts numbers; multiply by the bytes per number (p.element_size())"
+            elif got == 2 * sum(p.numel() * 4 for p in model.parameters() if p.requires_grad):
+                why = "you assumed 4 bytes per number: use p.element_size(), it depends on the dtype"
+            else:
+                why = "sum p.numel() * p.element_size() over the trainable p, times 2"
+            wrong.append(f"on {setup} you returned {got:,}, expected {expected:,}: {why}")
+        fb.add(
+            not wrong,
+            "Right on every model tried: 2 moments (exp_avg, exp_avg_sq) per trainable number, "
+            "at the parameters' own size.",
+            "Not quite — " + "; ".join(wrong[:2]) + ".",
         )
-        fb.add(same, "The norms match p.grad.norm().", "Use p.grad.norm().item() (the L2 norm) for each trainable p.")
+
+    return check("Adam's memory for a partly frozen model", is_a_function, right_values)
+
+
+def _grad_norm_setups() -> dict[str, nn.Module]:
+    setups: dict[str, nn.Module] = {}
+    for seed, frozen in enumerate([("block1",), ("block1", "block2"), ()]):
+        model, x, y = model_and_batch(seed)
+        for name in frozen:
+            getattr(model, name).requires_grad_(False)
+        nn.functional.cross_entropy(model(x), y).backward()
+        setups["a CourseCNN with " + (" and ".join(frozen) + " frozen" if frozen else "nothing frozen")] = model
+    return setups
+
+
+def check_grad_norms(grad_norms: Any) -> Feedback:
+    """Exercise 3: ``grad_norms(model)`` returns {name: L2 norm of .grad} for the trainable parameters."""
+
+    def right_values(fb: Feedback) -> None:
+        for setup, model in _grad_norm_setups().items():
+            expected = {n: p.grad.norm().item() for n, p in model.named_parameters() if p.grad is not None}
+            result = call(fb, grad_norms, model, setup=setup)
+            fb.require(
+                isinstance(result, dict), "", f"Return a dict {{name: norm}}, got {describe(result)} on {setup}."
+            )
+            if set(result) != set(expected):
+                extra, missing = sorted(set(result) - set(expected)), sorted(set(expected) - set(result))
+                fb.fail(
+                    f"On {setup}: keys should be the {len(expected)} trainable parameter names "
+                    "(model.named_parameters(), frozen ones left out: they have no .grad); "
+                    + (f"{extra[:2]} should not be there" if extra else "")
+                    + ("; " if extra and missing else "")
+                    + (f"{missing[:2]} are missing" if missing else "")
+                    + "."
+                )
+            values = {n: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v) for n, v in result.items()}
+            bad = [
+                n
+                for n, v in expected.items()
+                if not is_number(values[n]) or abs(float(values[n]) - v) > 1e-5 * max(1.0, v)
+            ]
+            if bad:
+                fb.fail(
+                    f"On {setup} the value for {bad[0]!r} is {describe(values[bad[0]])}, expected "
+                    f"{expected[bad[0]]:.4g}: use p.grad.norm().item() "
+                    "(the L2 norm of the gradient, not of the weight)."
+                )
+        fb.add(
+            True,
+            "One entry per trainable parameter, frozen ones left out, with the norms of p.grad — "
+            "right with block1, block1-2 or nothing frozen.",
+            "",
+        )
 
     return check("gradient norms per layer", is_function(grad_norms, "grad_norms(model)"), right_values)

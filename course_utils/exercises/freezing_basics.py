@@ -1,85 +1,126 @@
 """Checkers for notebook 03 (freezing with requires_grad). They print feedback, never raise."""
+
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from torch import nn
 
-from ._feedback import Feedback, check
+from ._feedback import Feedback, check, describe
+from ._fixtures import attribute_tricks, frozen_state, require_course_cnn, require_module, require_same_layers
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def _is_module(fb: Feedback, model, what: str = "model") -> bool:
-    return fb.add(isinstance(model, nn.Module), f"You passed a {what} (an nn.Module).",
-                  f"Pass the {what} itself (an nn.Module), got {type(model).__name__}.")
+def check_frozen_first_two(model: Any) -> Feedback:
+    """Exercise 1: block1 and block2 frozen, block3 and head trainable, every block still in place."""
 
-
-def check_frozen_first_two(model) -> Feedback:
-    """Exercise 1: block1 and block2 frozen, block3 and head trainable, every parameter covered."""
-
-    def flags(fb: Feedback) -> None:
-        if not _is_module(fb, model):
-            return
-        blocks = dict(model.named_children())
-        missing = [name for name in ("block1", "block2", "block3", "head") if name not in blocks]
-        if missing:
-            fb.add(False, "", f"This model has no {missing}: use a CourseCNN.")
-            return
-        for name, want_frozen in [("block1", True), ("block2", True), ("block3", False), ("head", False)]:
-            flags = [p.requires_grad for p in blocks[name].parameters()]
-            frozen, trainable = not any(flags), all(flags)
-            if want_frozen:
-                fb.add(frozen, f"{name} is frozen.",
-                       f"{name} still has {sum(flags)} of {len(flags)} parameter tensors with requires_grad=True: "
-                       f"loop over model.{name}.parameters() and set requires_grad = False on each one.")
-            else:
-                fb.add(trainable, f"{name} is still trainable.",
-                       f"{name} should stay trainable, but {len(flags) - sum(flags)} of its parameter tensors are frozen.")
+    def still_there(fb: Feedback) -> None:
+        require_course_cnn(fb, model, "exercise_model")
 
     def no_attribute_trick(fb: Feedback) -> None:
-        if not isinstance(model, nn.Module):
-            return
-        tricked = [name for name, child in model.named_children() if "requires_grad" in vars(child)]
-        fb.add(not tricked, "No `module.requires_grad = ...` attribute left behind.",
-               f"{tricked} got a plain Python attribute `requires_grad`: that freezes nothing. "
-               "Set it on the parameters (or call module.requires_grad_(False)).")
-
-    return check("freeze block1 and block2", flags, no_attribute_trick)
-
-
-def check_optimizer_params(optimizer, model) -> Feedback:
-    """Exercise 2: an optimizer that holds exactly the trainable parameters of ``model``."""
-
-    def right_params(fb: Feedback) -> None:
-        import torch
-
-        if not fb.add(isinstance(optimizer, torch.optim.Optimizer), "An optimizer.",
-                      f"Build a torch.optim optimizer (e.g. torch.optim.SGD), got {type(optimizer).__name__}."):
-            return
-        if not _is_module(fb, model):
-            return
-        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        names = {id(p): n for n, p in model.named_parameters()}
-        trainable = {id(p) for p in model.parameters() if p.requires_grad}
-        frozen_held = sorted(names[i] for i in held & set(names) if i not in trainable)
-        missing = sorted(names[i] for i in trainable - held)
-        fb.add(not frozen_held, "It holds no frozen parameter.",
-               f"It holds {len(frozen_held)} frozen parameter(s), e.g. {frozen_held[:1]}: pass only "
-               "[p for p in model.parameters() if p.requires_grad].")
-        fb.add(not missing, "It holds every trainable parameter.",
-               f"{len(missing)} trainable parameter(s) are missing, e.g. {missing[:1]}.")
-
-    return check("an optimizer over the trainable parameters only", right_params)
-
-
-def check_resnet_fc_and_bn(model) -> Feedback:
-    """Exercise 3: a resnet18 with everything frozen except ``fc`` and every BatchNorm layer."""
+        tricked = attribute_tricks(model)
+        fb.add(
+            not tricked,
+            "No `module.requires_grad = ...` attribute left behind.",
+            f"{tricked} got a plain Python attribute `requires_grad`: that freezes nothing. "
+            "Set it on the parameters (or call module.requires_grad_(False)).",
+        )
 
     def flags(fb: Feedback) -> None:
-        if not _is_module(fb, model):
-            return
-        if not hasattr(model, "fc") or not hasattr(model, "layer4"):
-            fb.add(False, "", "Use the torchvision resnet18 from the exercise cell.")
-            return
+        for name, want_frozen in [("block1", True), ("block2", True), ("block3", False), ("head", False)]:
+            frozen, total = frozen_state(getattr(model, name))
+            if want_frozen:
+                fb.add(
+                    frozen == total,
+                    f"{name} is frozen ({total} of {total} parameter tensors).",
+                    f"{name} still has {total - frozen} of {total} parameter tensors with requires_grad=True: "
+                    f"loop over model.{name}.parameters() and set requires_grad = False on each one.",
+                )
+            else:
+                fb.add(
+                    frozen == 0,
+                    f"{name} is still trainable.",
+                    f"{name} should stay trainable, but {frozen} of its {total} parameter tensors are frozen.",
+                )
+
+    return check("freeze block1 and block2", still_there, no_attribute_trick, flags)
+
+
+def check_optimizer_params(optimizer: Any, model: Any, lr: float = 0.01, kind: type = torch.optim.SGD) -> Feedback:
+    """Exercise 2: a ``kind`` optimizer (SGD) at ``lr`` that holds exactly the trainable parameters of ``model``."""
+
+    def is_optimizer(fb: Feedback) -> None:
+        fb.require(
+            isinstance(optimizer, torch.optim.Optimizer),
+            "An optimizer.",
+            f"Build a torch.optim optimizer (e.g. torch.optim.SGD(..., lr=0.01)), got {describe(optimizer)}.",
+        )
+        require_module(fb, model, "opt_model")
+
+    def right_type_and_lr(fb: Feedback) -> None:
+        fb.add(
+            type(optimizer) is kind,
+            f"It is {kind.__name__}.",
+            f"Use torch.optim.{kind.__name__} as asked, not {type(optimizer).__name__}.",
+        )
+        rates = sorted({float(g.get("lr", -1)) for g in optimizer.param_groups})
+        fb.add(rates == [lr], f"lr={lr:g}.", f"Use lr={lr:g} as asked; your groups have lr {rates}.")
+
+    def right_params(fb: Feedback) -> None:
+        holds_exactly_trainable(fb, optimizer, model)
+
+    return check("an optimizer over the trainable parameters only", is_optimizer, right_type_and_lr, right_params)
+
+
+def holds_exactly_trainable(fb: Feedback, optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Add verdicts: no frozen parameter, no foreign parameter, every trainable parameter, once."""
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    names = {id(p): n for n, p in model.named_parameters()}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if not trainable:
+        fb.fail("Nothing in the model is trainable: freeze only part of it.")
+    foreign = [p for p in held if id(p) not in names]
+    fb.add(
+        not foreign,
+        "Every parameter it holds belongs to this model.",
+        f"It holds {len(foreign)} tensor(s) that are not parameters of this model: build it from "
+        "this model's parameters (another model, or a copy, trains something else).",
+    )
+    frozen_held = sorted({names[id(p)] for p in held if id(p) in names and id(p) not in trainable})
+    fb.add(
+        not frozen_held,
+        "It holds no frozen parameter.",
+        f"It holds {len(frozen_held)} frozen parameter(s), e.g. {frozen_held[:1]}: pass only "
+        "[p for p in model.parameters() if p.requires_grad].",
+    )
+    missing = sorted(names[i] for i in trainable - {id(p) for p in held})
+    fb.add(
+        not missing,
+        "It holds every trainable parameter.",
+        f"{len(missing)} trainable parameter(s) are missing, e.g. {missing[:1]}: they would never train.",
+    )
+
+
+def check_resnet_fc_and_bn(model: Any) -> Feedback:
+    """Exercise 3: a resnet18 with everything frozen except ``fc`` and every BatchNorm layer."""
+
+    def is_resnet(fb: Feedback) -> None:
+        require_module(fb, model, "exercise_resnet")
+        fb.require(
+            hasattr(model, "fc") and hasattr(model, "layer4"),
+            "",
+            "Use the torchvision resnet18 from the exercise cell.",
+        )
+        from torchvision.models import resnet18
+
+        with torch.device("meta"):
+            reference = resnet18(weights=None)
+        require_same_layers(fb, model, reference, ignore=("fc.",))
+        fb.require(any(True for _ in model.fc.parameters()), "", "fc has no parameters left: keep a Linear layer.")
+
+    def flags(fb: Feedback) -> None:
         wrong_frozen, wrong_trainable = [], []
         for name, module in model.named_modules():
             should_train = isinstance(module, _BN_TYPES) or name == "fc" or name.startswith("fc.")
@@ -89,10 +130,23 @@ def check_resnet_fc_and_bn(model) -> Feedback:
                     wrong_frozen.append(full)
                 if not should_train and p.requires_grad:
                     wrong_trainable.append(full)
-        fb.add(not wrong_trainable, "Every conv weight is frozen.",
-               f"{len(wrong_trainable)} parameter(s) should be frozen but train, e.g. {wrong_trainable[:2]}.")
-        fb.add(not wrong_frozen, "fc and every BatchNorm weight/bias still train.",
-               f"{len(wrong_frozen)} parameter(s) should train but are frozen, e.g. {wrong_frozen[:2]}: "
-               "after freezing all, unfreeze modules that are isinstance(m, nn.BatchNorm2d), and fc.")
+        fb.add(
+            not wrong_trainable,
+            "Every conv weight is frozen.",
+            f"{len(wrong_trainable)} parameter(s) should be frozen but train, e.g. {wrong_trainable[:2]}.",
+        )
+        fb.add(
+            not wrong_frozen,
+            "fc and every BatchNorm weight/bias still train.",
+            f"{len(wrong_frozen)} parameter(s) should train but are frozen, e.g. {wrong_frozen[:2]}: "
+            "after freezing all, unfreeze modules that are isinstance(m, nn.BatchNorm2d), and fc.",
+        )
+        tricked = attribute_tricks(model)
+        fb.add(
+            not tricked,
+            "No `module.requires_grad = ...` attribute left behind.",
+            f"{tricked[:3]} got a plain Python attribute `requires_grad`, which changes nothing: "
+            "use module.requires_grad_(True) (with the underscore, called).",
+        )
 
-    return check("resnet18: train only fc and BatchNorm", flags)
+    return check("resnet18: train only fc and BatchNorm", is_resnet, flags)

@@ -1,85 +1,180 @@
-"""Checkers for the exercises of 05_partial_freezing. They print feedback and never raise."""
+"""Checkers for notebook 05 (partial freezing). They print feedback, never raise."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from torch import nn
+import torch
 
-from ._feedback import Feedback, check
+from ..models import BLOCK_NAMES
+from ._feedback import Feedback, check, describe, is_number
+from ._fixtures import attribute_tricks, frozen_state, require_course_cnn
 
-_BLOCKS = ("block1", "block2", "block3", "head")
+_BLOCKS = BLOCK_NAMES
 
 
-def check_partial_freeze(model: nn.Module, n_frozen: int = 2, verbose: bool = True) -> Feedback:
-    """Exercise 1: the first ``n_frozen`` blocks frozen (every parameter), the rest trainable."""
+def check_partial_freeze(model: Any, n_frozen: int = 2, verbose: bool = True) -> Feedback:
+    """Exercise 1: the first ``n_frozen`` blocks frozen (every parameter), the rest trainable, none removed."""
 
     def is_model(fb: Feedback) -> None:
-        fb.add(isinstance(model, nn.Module), "`exercise_model` is a model.",
-               f"`exercise_model` should be a model, got {type(model).__name__}.")
+        fb.require(
+            isinstance(n_frozen, int) and 0 <= n_frozen <= len(_BLOCKS),
+            "",
+            f"n_frozen must be a number of blocks from 0 to {len(_BLOCKS)}, got {describe(n_frozen)}.",
+        )
+        require_course_cnn(fb, model, "exercise_model")
 
     def frozen_part(fb: Feedback) -> None:
-        wrong = [n for n, p in model.named_parameters() if n.split(".")[0] in _BLOCKS[:n_frozen] and p.requires_grad]
-        fb.add(not wrong, f"{', '.join(_BLOCKS[:n_frozen])} are frozen.",
-               f"Still trainable but should be frozen: {wrong[:4]}. Loop over model.<block>.parameters().")
+        wrong = [
+            n for n in _BLOCKS[:n_frozen] if frozen_state(getattr(model, n))[0] != frozen_state(getattr(model, n))[1]
+        ]
+        tricked = attribute_tricks(model)
+        trick = f" A plain attribute `requires_grad` on {tricked[:2]} freezes nothing." if tricked else ""
+        fb.add(
+            not wrong,
+            f"{', '.join(_BLOCKS[:n_frozen])} are frozen.",
+            f"Still (partly) trainable but should be frozen: {wrong}. Loop over model.<block>.parameters() "
+            f"and set requires_grad = False.{trick}",
+        )
 
     def trainable_part(fb: Feedback) -> None:
-        wrong = [n for n, p in model.named_parameters() if n.split(".")[0] in _BLOCKS[n_frozen:] and not p.requires_grad]
-        fb.add(not wrong, f"{', '.join(_BLOCKS[n_frozen:])} stay trainable.",
-               f"Frozen but should be trainable: {wrong[:4]}. Freeze only the first {n_frozen} blocks.")
+        wrong = [n for n in _BLOCKS[n_frozen:] if frozen_state(getattr(model, n))[0] > 0]
+        fb.add(
+            not wrong,
+            f"{', '.join(_BLOCKS[n_frozen:])} stay trainable.",
+            f"Frozen but should be trainable: {wrong}. Freeze only the first {n_frozen} blocks.",
+        )
 
     return check(f"freeze the first {n_frozen} blocks by hand", is_model, frozen_part, trainable_part, verbose=verbose)
 
 
+def _group_params(group: dict[str, Any]) -> list[Any]:
+    params = group["params"]
+    return [params] if isinstance(params, torch.Tensor) else list(params)
+
+
 def check_param_groups(
-    groups: object, model: nn.Module, head_lr: float = 1e-3, decay: float = 0.5, verbose: bool = True
+    groups: Any, model: Any, head_lr: float = 1e-3, decay: float = 0.5, verbose: bool = True
 ) -> Feedback:
-    """Exercise 2: one group per *trainable* block, the head at ``head_lr``, each earlier block ``decay``× the next."""
-    blocks = dict(model.named_children())
-    trainable = [n for n in _BLOCKS if any(p.requires_grad for p in blocks[n].parameters())]
+    """Exercise 2: one group per *trainable* block, the head at ``head_lr``, each earlier block ``decay``× the next.
+
+    Checks every parameter, not a sample: each trainable parameter of ``model`` is in exactly one
+    group, at its block's learning rate; no frozen parameter and nothing from another model.
+    """
 
     def is_list(fb: Feedback) -> None:
-        ok = isinstance(groups, list) and all(isinstance(g, dict) and "params" in g and "lr" in g for g in groups)
-        fb.add(ok, "A list of dicts with 'params' and 'lr'.",
-               "`my_groups` should be a list of dicts like {'params': [...], 'lr': 1e-3}, one per block.")
+        require_course_cnn(fb, model, "lr_model")
+        ok = (
+            isinstance(groups, (list, tuple))
+            and len(groups) > 0
+            and all(isinstance(g, dict) and "params" in g and "lr" in g for g in groups)
+        )
+        fb.require(
+            ok,
+            "A list of dicts with 'params' and 'lr'.",
+            f"`my_groups` should be a list of dicts like {{'params': [...], 'lr': 1e-3}}, one per block; "
+            f"got {describe(groups)}.",
+        )
+        generators = [i for i, g in enumerate(groups) if isinstance(g["params"], Iterator)]
+        fb.require(
+            not generators,
+            "",
+            f"Group {generators[:1]} holds a generator (model.block.parameters()): it is used up after one "
+            "pass, so the optimizer could get nothing. Wrap it in list(...).",
+        )
+        bad_lr = [g["lr"] for g in groups if not is_number(g["lr"]) or g["lr"] <= 0]
+        fb.require(
+            not bad_lr, "", f"Every 'lr' must be a positive number, got {describe(bad_lr[0]) if bad_lr else ''}."
+        )
 
-    def one_per_trainable_block(fb: Feedback) -> None:
-        owners = []
-        ids = {id(p): n for n in _BLOCKS for p in blocks[n].parameters()}
+    def every_parameter_once(fb: Feedback) -> None:
+        owner = {
+            id(p): (name, block)
+            for block in _BLOCKS
+            for name, p in getattr(model, block).named_parameters(prefix=block)
+        }
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        count: dict[int, int] = {}
+        foreign = 0
         for g in groups:
-            names = {ids.get(id(p), "?") for p in g["params"]}
-            owners.append(names.pop() if len(names) == 1 else "mixed")
-        fb.add(sorted(owners) == sorted(trainable), f"One group per trainable block: {trainable}.",
-               f"Your groups hold {owners}; expected exactly one group for each of {trainable} "
-               "(leave frozen blocks out).")
-        frozen_in = [n for g in groups for n, p in model.named_parameters() if any(p is q for q in g["params"]) and not p.requires_grad]
-        fb.add(not frozen_in, "No frozen parameter is handed to the optimizer.",
-               f"These frozen parameters are in your groups: {frozen_in[:3]}.")
+            for p in _group_params(g):
+                if id(p) not in owner:
+                    foreign += 1
+                count[id(p)] = count.get(id(p), 0) + 1
+        fb.add(
+            foreign == 0,
+            "Every tensor in the groups is a parameter of lr_model.",
+            f"{foreign} tensor(s) in your groups are not parameters of lr_model (another model or a copy?): "
+            "take them from lr_model.<block>.parameters().",
+        )
+        frozen_in = sorted(owner[i][0] for i in count if i in owner and i not in trainable)
+        fb.add(
+            not frozen_in,
+            "No frozen parameter is handed to the optimizer.",
+            f"These frozen parameters are in your groups: {frozen_in[:3]}. Leave frozen blocks out.",
+        )
+        missing = sorted(owner[i][0] for i in trainable if i in owner and i not in count)
+        fb.add(
+            not missing,
+            "Every trainable parameter is in a group.",
+            f"{len(missing)} of {len(trainable)} trainable parameter tensors are in no group, e.g. {missing[:3]}: "
+            "they would never train. Put *all* of a block's parameters in its group: list(model.block.parameters()).",
+        )
+        twice = sorted(owner[i][0] for i, n in count.items() if n > 1 and i in owner)
+        fb.add(
+            not twice, "No parameter is in two groups.", f"{twice[:3]} appear more than once; torch.optim refuses that."
+        )
 
     def rates(fb: Feedback) -> None:
-        ids = {id(p): n for n in _BLOCKS for p in blocks[n].parameters()}
-        lr_of = {ids.get(id(g["params"][0]), "?"): float(g["lr"]) for g in groups if g["params"]}
-        expected = {n: head_lr * decay ** (len(_BLOCKS) - 1 - _BLOCKS.index(n)) for n in trainable}
-        ok = all(abs(lr_of.get(n, -1) - v) <= 1e-12 + 1e-6 * v for n, v in expected.items())
-        fb.add(ok, "Learning rates shrink by the factor going down the network.",
-               "Expected learning rates " + ", ".join(f"{n}: {v:g}" for n, v in expected.items())
-               + "; got " + ", ".join(f"{n}: {v:g}" for n, v in lr_of.items()) + ".")
+        owner = {id(p): block for block in _BLOCKS for p in getattr(model, block).parameters()}
+        trainable_blocks = [b for b in _BLOCKS if any(p.requires_grad for p in getattr(model, b).parameters())]
+        expected = {b: head_lr * decay ** (len(_BLOCKS) - 1 - _BLOCKS.index(b)) for b in trainable_blocks}
+        got: dict[str, set[float]] = {}
+        for g in groups:
+            for p in _group_params(g):
+                if id(p) in owner:
+                    got.setdefault(owner[id(p)], set()).add(float(g["lr"]))
+        wrong = [b for b, v in expected.items() if b in got and any(abs(lr - v) > 1e-12 + 1e-6 * v for lr in got[b])]
+        fb.add(
+            not wrong,
+            "Learning rates shrink by the factor going down the network: "
+            + ", ".join(f"{b} {v:g}" for b, v in expected.items())
+            + ".",
+            "Expected learning rates "
+            + ", ".join(f"{b}: {v:g}" for b, v in expected.items())
+            + "; got "
+            + ", ".join(f"{b}: {'/'.join(f'{lr:g}' for lr in sorted(v))}" for b, v in got.items())
+            + ".",
+        )
 
-    return check("discriminative learning rates", is_list, one_per_trainable_block, rates, verbose=verbose)
+    return check("discriminative learning rates", is_list, every_parameter_once, rates, verbose=verbose)
 
 
-def check_best_block(answer: object, results: Mapping[str, float], shift: str = "", verbose: bool = True) -> Feedback:
+def check_best_block(answer: Any, results: Mapping[str, float], shift: str = "", verbose: bool = True) -> Feedback:
     """Exercise 3: the single block whose tuning scored best (within 1 point counts as a tie)."""
-    best = max(results.values())
-    good = sorted(n for n, v in results.items() if v >= best - 1.0)
 
     def valid(fb: Feedback) -> None:
-        fb.add(answer in results, "Your answer is one of the blocks.",
-               f"Answer with one of {list(results)} (a string), got {answer!r}.")
+        fb.require(
+            isinstance(results, Mapping) and len(results) > 0 and all(is_number(v) for v in results.values()),
+            "",
+            "The checker needs the table row as {block name: accuracy}: pass noise_results as in the exercise.",
+        )
+        fb.require(
+            isinstance(answer, str) and answer in results,
+            "Your answer is one of the blocks.",
+            f"Answer with one of {list(results)} (a string), got {describe(answer)}.",
+        )
 
     def right(fb: Feedback) -> None:
-        ok = answer in good
+        best = max(float(v) for v in results.values())
+        good = sorted(n for n, v in results.items() if float(v) >= best - 1.0)
         where = f" on {shift}" if shift else ""
-        fb.add(ok, f"Right: tuning {answer} alone scores {results[answer]:.1f}%{where}." if ok else "",
-               "Not the best one: read the row of the table and compare the single-block columns.")
+        fb.add(
+            answer in good,
+            f"Right: tuning {answer} alone scores {float(results[answer]):.1f}%{where}.",
+            f"Not the best one: tuning {answer} alone scores {float(results[answer]):.1f}%{where}. "
+            "Read the row of the table and compare the single-block columns.",
+        )
 
     return check("pick the block to tune", valid, right, verbose=verbose)

@@ -1,63 +1,121 @@
 """Checkers for notebook 07 (pitfalls). They print feedback, never raise."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..freezing import freeze
 from ..models import CourseCNN
-from ._feedback import Feedback, check, is_function
+from ._feedback import Feedback, call, check, describe, is_function
+from ._fixtures import require_module
+from .freezing_basics import holds_exactly_trainable
 
 
-def check_optimizer_for_frozen_backbone(model: nn.Module, optimizer: object) -> Feedback:
-    """Exercise 1: an SGD-with-momentum optimizer that holds exactly the trainable parameters."""
+def check_optimizer_for_frozen_backbone(
+    model: Any, optimizer: Any, lr: float = 0.01, momentum: float = 0.9
+) -> Feedback:
+    """Exercise 1: SGD at ``lr`` with ``momentum`` that holds exactly the trainable parameters of ``model``."""
 
     def is_optimizer(fb: Feedback) -> None:
-        fb.add(isinstance(optimizer, torch.optim.Optimizer), "optimizer is a torch.optim optimizer.",
-               f"Build a torch.optim.SGD(...), got {type(optimizer).__name__}.")
+        fb.require(
+            isinstance(optimizer, torch.optim.Optimizer),
+            "optimizer is a torch.optim optimizer.",
+            f"Build a torch.optim.SGD(...), got {describe(optimizer)}.",
+        )
+        require_module(fb, model, "ex_model")
 
-    def momentum(fb: Feedback) -> None:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            return
-        fb.add(isinstance(optimizer, torch.optim.SGD) and all(g.get("momentum", 0) > 0 for g in optimizer.param_groups),
-               "It is SGD with momentum.", "Use torch.optim.SGD(..., momentum=0.9) as asked.")
+    def settings(fb: Feedback) -> None:
+        fb.add(
+            type(optimizer) is torch.optim.SGD,
+            "It is SGD.",
+            f"Use torch.optim.SGD as asked, not {type(optimizer).__name__}.",
+        )
+        found = sorted({(float(g.get("lr", -1)), float(g.get("momentum", 0))) for g in optimizer.param_groups})
+        fb.add(
+            found == [(lr, momentum)],
+            f"lr={lr:g}, momentum={momentum:g}.",
+            f"Use lr={lr:g} and momentum={momentum:g} as asked; your groups have (lr, momentum) {found}.",
+        )
 
     def right_params(fb: Feedback) -> None:
-        if not isinstance(optimizer, torch.optim.Optimizer) or not isinstance(model, nn.Module):
-            return
-        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        trainable = {id(p) for p in model.parameters() if p.requires_grad}
-        frozen = {id(p) for p in model.parameters() if not p.requires_grad}
-        if not frozen:
-            fb.add(False, "", "Nothing in the model is frozen: freeze the backbone first.")
-            return
-        fb.add(not held & frozen, "No frozen parameter is in the optimizer.",
-               "The optimizer holds frozen parameters: pass only [p for p in model.parameters() if p.requires_grad].")
-        fb.add(trainable <= held, "Every trainable parameter is in the optimizer.",
-               "Some trainable parameters are missing from the optimizer: the head would not train.")
+        if all(p.requires_grad for p in model.parameters()):
+            fb.fail("Nothing in the model is frozen: freeze the backbone first.")
+        holds_exactly_trainable(fb, optimizer, model)
 
-    return check("an optimizer that cannot move frozen weights", is_optimizer, momentum, right_params)
+    return check("an optimizer that cannot move frozen weights", is_optimizer, settings, right_params)
+
+
+def _train_mode_setups() -> dict[str, tuple[nn.Module, bool]]:
+    """(model, start in train mode?) for several freezing patterns, each after train or eval."""
+
+    def cnn(*frozen: str) -> CourseCNN:
+        model = CourseCNN()
+        for name in frozen:
+            getattr(model, name).requires_grad_(False)
+        return model
+
+    only_bn = cnn()
+    only_bn.block3[1].requires_grad_(False)  # a frozen BatchNorm inside a trainable block
+    nested = nn.Sequential(
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4)),
+        nn.Dropout(0.5),
+        nn.Sequential(nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4)),
+    )
+    nested[0].requires_grad_(False)
+    return {
+        "a CourseCNN with block1-2 frozen, after model.eval()": (cnn("block1", "block2"), False),
+        "a CourseCNN with block1-3 frozen, after model.train()": (cnn("block1", "block2", "block3"), True),
+        "a CourseCNN with only block2 frozen, after model.eval()": (cnn("block2"), False),
+        "a CourseCNN with nothing frozen, after model.eval()": (cnn(), False),
+        "a CourseCNN with everything frozen, head included, after model.eval()": (
+            cnn("block1", "block2", "block3", "head"),
+            False,
+        ),
+        "a CourseCNN whose only frozen layer is block3's BatchNorm": (only_bn, False),
+        "a nested nn.Sequential with its first BatchNorm frozen": (nested, True),
+    }
 
 
 def check_train_mode(train_mode: Callable[[nn.Module], object]) -> Feedback:
-    """Exercise 2: ``train_mode(model)`` = train mode for everything except frozen BatchNorm layers."""
+    """Exercise 2: ``train_mode(model)`` = train mode for everything except frozen BatchNorm layers.
+
+    Tried on several freezing patterns, starting from train or eval mode, so a function written
+    for one model (``model.block1.eval()``) cannot pass.
+    """
 
     def right_modes(fb: Feedback) -> None:
-        if not callable(train_mode):
-            return
-        model = CourseCNN()
-        freeze(model, "block1", "block2")
-        model.eval()  # as after an evaluation
-        train_mode(model)
-        fb.add(model.head[1].training, "The head's dropout is in train mode.",
-               "Dropout must stay in train mode: call model.train() first (model.eval() turns it off).")
-        fb.add(not model.block1[1].training and not model.block2[1].training,
-               "Frozen BatchNorm layers (block1, block2) are in eval mode: their statistics cannot drift.",
-               "The BatchNorm layers of frozen blocks must be in eval mode after train_mode(model).")
-        fb.add(model.block3[1].training, "Trainable BatchNorm (block3) is in train mode.",
-               "Only *frozen* BatchNorm goes to eval; block3's BatchNorm trains and must stay in train mode.")
+        for setup, (model, start_training) in _train_mode_setups().items():
+            model.train(start_training)
+            call(fb, train_mode, model, setup=setup)
+            wrong = []
+            for name, module in model.named_modules():
+                params = list(module.parameters(recurse=False))
+                frozen_bn = isinstance(module, nn.BatchNorm2d) and params and not any(p.requires_grad for p in params)
+                if isinstance(module, nn.Dropout) and not module.training:
+                    wrong.append(
+                        f"dropout {name!r} is in eval mode: call model.train() first (model.eval() turns dropout off)"
+                    )
+                elif frozen_bn and module.training:
+                    wrong.append(
+                        f"the frozen BatchNorm {name!r} is in train mode: its running statistics would drift "
+                        "(set it to eval after model.train())"
+                    )
+                elif isinstance(module, nn.BatchNorm2d) and not frozen_bn and not module.training:
+                    wrong.append(
+                        f"the trainable BatchNorm {name!r} is in eval mode: only BatchNorm layers whose "
+                        "parameters are frozen go to eval (look at requires_grad, not at the name)"
+                    )
+            if wrong:
+                fb.fail(f"On {setup}: " + "; ".join(wrong[:2]) + ".")
+        fb.add(
+            True,
+            "Dropout trains, frozen BatchNorm layers are in eval mode, trainable ones train — "
+            "on every freezing pattern tried, from train or eval mode.",
+            "",
+        )
 
     return check(
         "train mode that keeps frozen BatchNorm frozen",
@@ -66,46 +124,61 @@ def check_train_mode(train_mode: Callable[[nn.Module], object]) -> Feedback:
     )
 
 
-def _reference_states() -> tuple[CourseCNN, dict, dict]:
-    torch.manual_seed(0)
+def _reference_model() -> CourseCNN:
     model = CourseCNN()
-    freeze(model, "block1", "block2", "block3")
-    good = {k: v.clone() + 1.0 for k, v in model.state_dict().items() if k.startswith("head.")}
-    typo = {k.replace("head.", "haed."): v for k, v in good.items()}
-    return model, good, typo
+    for name in ("block1", "block2", "block3"):
+        getattr(model, name).requires_grad_(False)
+    return model
 
 
-def check_safe_load(load_checked: Callable[[nn.Module, dict], object]) -> Feedback:
+def _checkpoints() -> dict[str, tuple[dict[str, torch.Tensor], bool]]:
+    """Name -> (checkpoint, should load?)."""
+    state = {k: v.clone() + 1 for k, v in _reference_model().state_dict().items()}
+    head = {k: v for k, v in state.items() if k.startswith("head.")}
+    block3_and_head = {k: v for k, v in state.items() if k.startswith(("block3.", "head."))}
+    return {
+        "a correct head-only checkpoint": (head, True),
+        "a correct block3 + head checkpoint": (block3_and_head, True),
+        "a checkpoint with a mistyped key ('haed.')": (
+            {k.replace("head.", "haed."): v for k, v in head.items()},
+            False,
+        ),
+        "a head checkpoint with one extra key ('head.3.weight')": (
+            {**head, "head.3.weight": torch.zeros(5, 256)},
+            False,
+        ),
+    }
+
+
+def check_safe_load(load_checked: Any) -> Feedback:
     """Exercise 3: ``load_checked(model, state)`` loads a partial checkpoint but refuses unexpected keys."""
 
-    def loads_good(fb: Feedback) -> None:
-        if not callable(load_checked):
-            return
-        model, good, _ = _reference_states()
-        try:
-            load_checked(model, good)
-        except Exception as error:  # the learner's function may raise: that is the answer being checked
-            fb.add(False, "", f"A correct head-only checkpoint was refused ({type(error).__name__}: {error}). "
-                   "Missing *frozen* keys are expected: they come from the pretrained model.")
-            return
-        loaded = all(torch.equal(model.state_dict()[k], v) for k, v in good.items())
-        fb.add(loaded, "A correct head-only checkpoint loads.", "The head's values were not loaded: use "
-               "model.load_state_dict(state, strict=False).")
-
-    def refuses_typo(fb: Feedback) -> None:
-        if not callable(load_checked):
-            return
-        model, _, typo = _reference_states()
-        try:
-            load_checked(model, typo)
-        except Exception:  # raising is the right answer here
-            fb.add(True, "A checkpoint with a mistyped key ('haed.') is refused.", "")
-            return
-        fb.add(False, "", "A checkpoint whose keys match nothing ('haed.2.weight') loaded silently. Look at "
-               "result.unexpected_keys (and missing trainable keys) and raise if there are any.")
+    def loads_and_refuses(fb: Feedback) -> None:
+        for setup, (state, should_load) in _checkpoints().items():
+            model = _reference_model()
+            try:
+                load_checked(model, dict(state))
+            except Exception as error:  # the learner's function may raise: that is the answer being checked
+                if should_load:
+                    fb.fail(
+                        f"{setup[0].upper()}{setup[1:]} was refused ({type(error).__name__}: {error}). "
+                        "Missing *frozen* keys are expected: they come from the pretrained model. "
+                        "Refuse only unexpected keys."
+                    )
+                continue
+            if not should_load:
+                fb.fail(
+                    f"{setup[0].upper()}{setup[1:]} loaded silently. Look at result.unexpected_keys "
+                    "(keys the model does not have) and raise if there are any."
+                )
+            loaded = all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+            fb.require(
+                loaded, "", f"The values of {setup} were not loaded: use model.load_state_dict(state, strict=False)."
+            )
+        fb.add(True, "Correct partial checkpoints load; a mistyped or extra key is refused.", "")
 
     return check(
         "a partial checkpoint loader that cannot fail silently",
         is_function(load_checked, "load_checked(model, state)"),
-        loads_good, refuses_typo,
+        loads_and_refuses,
     )

@@ -1,9 +1,20 @@
 """The commit-to-your-answer quiz: the answer is revealed only after a choice."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
+
+RUN_TO_ANSWER = "(Run this cell in JupyterLab to answer; the answer is revealed only after you commit.)"
+
+
+def with_plain_text(bundle: dict[str, Any] | None, text: str) -> dict[str, Any]:
+    """``bundle`` (a widget's mime bundle) with a readable text/plain instead of ``VBox(children=(HTML(...``."""
+    bundle = dict(bundle or {})
+    bundle["text/plain"] = text
+    return bundle
 
 
 class Quiz:
@@ -47,7 +58,7 @@ class Quiz:
             return None
         return self.choice.index == self.answer
 
-    def _on_choice(self, change: dict) -> None:
+    def _on_choice(self, change: dict[str, Any]) -> None:
         self.reveal_button.disabled = change["new"] is None
         if self.revealed:  # changing the answer after the reveal re-grades it
             self._show()
@@ -64,8 +75,13 @@ class Quiz:
         proof = f"<br><small>Proof: {self.proof}</small>" if self.proof else ""
         self.feedback.value = f"{verdict} {self.explanation}{proof}"
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return with_plain_text(self.widget._repr_mimebundle_(**kwargs), self.plain_text())
+
+    def plain_text(self) -> str:
+        """What a viewer that cannot run widgets shows: the question and the options, never the answer."""
+        options = "\n".join(f"  {chr(ord('a') + i)}) {option}" for i, option in enumerate(self.options))
+        return f"Commit to your answer: {self.question}\n{options}\n{RUN_TO_ANSWER}"
 
     def __repr__(self) -> str:
         return f"Quiz: {self.question} (options: {' / '.join(self.options)})"
@@ -104,7 +120,7 @@ class NumberQuiz:
             return None
         return self.accept[0] <= self.guess.value <= self.accept[1]
 
-    def _on_guess(self, change: dict) -> None:
+    def _on_guess(self, change: dict[str, Any]) -> None:
         self.reveal_button.disabled = change["new"] is None
         if self.revealed:
             self._show()
@@ -122,8 +138,13 @@ class NumberQuiz:
         proof = f"<br><small>Proof: {self.proof}</small>" if self.proof else ""
         self.feedback.value = f"{verdict} {self.explanation}{proof}"
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return with_plain_text(self.widget._repr_mimebundle_(**kwargs), self.plain_text())
+
+    def plain_text(self) -> str:
+        """What a viewer that cannot run widgets shows: the question, never the accepted range."""
+        unit = f" (in {self.unit})" if self.unit else ""
+        return f"Predict before you measure: {self.question}{unit}\n{RUN_TO_ANSWER}"
 
     def __repr__(self) -> str:
         return f"Prediction: {self.question}"

@@ -1,0 +1,355 @@
+"""`make assignments`: the course as an nbgrader course directory, one assignment per notebook.
+
+    python -m tools.assignments [COURSE_DIR]     # default: build/nbgrader
+
+Each notebook becomes ``source/NN_name/NN_name.ipynb``:
+
+- every exercise cell is the exercise with its solution filled in between
+  ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (an nbgrader "solution" cell);
+- after it, a locked, autograded test cell worth ``POINTS`` points: the course's own checker must
+  pass, plus hidden tests (``### BEGIN HIDDEN TESTS``) that students never see;
+- the Solutions section, the outputs and the ``# NBVAL_...`` markers are removed.
+
+The solution comes from the notebook's Solutions section: the cell that calls the same checker
+as the exercise cell. Its names are mapped to the exercise's names through the checker call they
+share (``ex.check_frozen_backbone(solution_model, ...)`` -> ``exercise_model``).
+
+Then ``nbgrader generate_assignment`` makes the students' version in ``release/``. nbgrader
+lives in its own environment, ``build/instructor-venv`` (``requirements-instructor.txt``), never in
+``.venv``: this command creates it when needed and runs nbgrader with its ``bin/`` first on ``PATH``
+(nbgrader runs ``alembic``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from tools import NOTEBOOK_DIR, REPO_ROOT
+from tools.student import NBVAL_MARKER, solutions_start
+
+DEFAULT_COURSE_DIR = REPO_ROOT / "build" / "nbgrader"
+INSTRUCTOR_VENV = REPO_ROOT / "build" / "instructor-venv"
+INSTRUCTOR_REQUIREMENTS = REPO_ROOT / "requirements-instructor.txt"
+COURSE_ID = "freezing-layers"
+POINTS = 2
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUB_MARK = "YOUR CODE HERE"
+PLACEHOLDERS = {"...", "pass", "return {}", "return None", "return", "raise NotImplementedError()"}
+CHECKER_CALL = re.compile(r"\bex\.(check_\w+)\((.*)\)\s*;?\s*$")
+EXERCISE_COMMENT = re.compile(r"^\s*#\s*Exercise\s*\d+\b.*$")
+
+NBGRADER_CONFIG = """\
+# nbgrader settings for the course "Freezing Layers in PyTorch" (written by `make assignments`).
+c = get_config()  # noqa: F821 - nbgrader provides it
+c.CourseDirectory.course_id = "{course_id}"
+c.CourseDirectory.root = "{root}"
+c.Execute.timeout = 300  # seconds per cell; the longest course cell takes well under a minute
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+"""
+
+# Hidden tests per (notebook number, exercise number): checks the students never see, written
+# independently of the course's checkers. Each runs after the exercise cell in the same kernel.
+HIDDEN_TESTS: dict[tuple[str, int], str] = {
+    ("01", 1): "from torch import nn\n"
+    "assert count_parameters(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))) == 12\n"
+    "assert count_parameters(nn.Conv2d(3, 5, 3)) == 140",
+    ("01", 2): "assert sorted(not_parameters) == sorted(name for name, _ in model.named_buffers())",
+    ("01", 3): "assert tuple(int(v) for v in block2_shape) == (8, 32, 7, 7)",
+    ("02", 1): "import torch\nfrom torch import nn\n"
+    "_layer = nn.Linear(2, 1)\n_layer.weight.grad = torch.ones(1, 2)\n_layer.bias.requires_grad_(False)\n"
+    "_w, _b = _layer.weight.detach().clone(), _layer.bias.detach().clone()\n"
+    "sgd_step(_layer, 0.25)\n"
+    "assert torch.allclose(_layer.weight, _w - 0.25) and torch.equal(_layer.bias, _b)",
+    ("02", 2): "assert float(accumulation_factor) == 2.0",
+    ("02", 3): "from course_utils.models import CourseCNN\n"
+    "assert set(changed_with_lr0) == {name for name, _ in CourseCNN().named_buffers()}",
+    ("03", 1): "_frozen = [n for n, p in exercise_model.named_parameters() if not p.requires_grad]\n"
+    "assert _frozen == [n for n, _ in exercise_model.named_parameters() if n.startswith(('block1.', 'block2.'))]\n"
+    "assert len(_frozen) == 6",
+    ("03", 2): "assert type(optimizer).__name__ == 'SGD'\n"
+    "assert {id(p) for g in optimizer.param_groups for p in g['params']} == "
+    "{id(p) for p in opt_model.parameters() if p.requires_grad}",
+    ("03", 3): "_r = exercise_resnet\n"
+    "assert _r.layer3[1].bn2.bias.requires_grad and _r.fc.weight.requires_grad\n"
+    "assert not _r.conv1.weight.requires_grad and not _r.layer4[0].downsample[0].weight.requires_grad",
+    ("04", 1): "assert [n for n, p in exercise_model.named_parameters() if p.requires_grad] == "
+    "[n for n, _ in exercise_model.named_parameters() if n.startswith('head.')]\n"
+    "assert exercise_model.head[-1].out_features == 5",
+    ("04", 2): "assert tuple(my_features.shape) == (len(exercise_x), 256) and my_features.grad_fn is None",
+    ("04", 3): "assert my_crossover == next((k for k, lead in zip(LABELS, smallest_lead) if lead > 0), None)",
+    ("05", 1): "_frozen = [b for b in ('block1', 'block2', 'block3', 'head') "
+    "if not any(p.requires_grad for p in getattr(exercise_model, b).parameters())]\n"
+    "assert _frozen == ['block1', 'block2']",
+    ("05", 2): "import torch\n_optimizer = torch.optim.Adam(my_groups)\n"
+    "assert sum(len(g['params']) for g in _optimizer.param_groups) == "
+    "sum(1 for p in lr_model.parameters() if p.requires_grad)\n"
+    "assert sorted(round(g['lr'], 12) for g in my_groups) == [2.5e-4, 5e-4, 1e-3]",
+    ("05", 3): "assert noise_results[my_block] >= max(noise_results.values()) - 1.0",
+    ("06", 1): "import torch\n"
+    "assert ex_model.block2(ex_model.block1(torch.rand(1, 1, 28, 28))).grad_fn is None\n"
+    "assert all(p.requires_grad for p in ex_model.block3.parameters())",
+    ("06", 2): "from torch import nn\n"
+    "_lin = nn.Linear(10, 10)\n_lin.bias.requires_grad_(False)\n"
+    "assert adam_state_bytes(_lin) == 2 * 100 * 4",
+    ("06", 3): "import torch\nfrom course_utils.models import CourseCNN\n"
+    "_m = CourseCNN()\n_m.head.requires_grad_(False)\n_m(torch.rand(2, 1, 28, 28)).sum().backward()\n"
+    "_norms = grad_norms(_m)\n"
+    "assert set(_norms) == {n for n, p in _m.named_parameters() if p.requires_grad}\n"
+    "assert abs(float(_norms['block1.0.weight']) - _m.block1[0].weight.grad.norm().item()) < 1e-5",
+    ("07", 1): "import torch\nassert isinstance(ex_optimizer, torch.optim.SGD)\n"
+    "assert {id(p) for g in ex_optimizer.param_groups for p in g['params']} == "
+    "{id(p) for p in ex_model.parameters() if p.requires_grad}",
+    ("07", 2): "from course_utils.models import CourseCNN\n"
+    "_m = CourseCNN()\n_m.block2.requires_grad_(False)\n_m.eval()\ntrain_mode(_m)\n"
+    "assert _m.head[1].training and _m.block1[1].training and not _m.block2[1].training",
+    ("07", 3): "import torch\nfrom course_utils.models import CourseCNN\n"
+    "try:\n    load_checked(CourseCNN(), {'head.9.weight': torch.zeros(1)})\nexcept Exception:\n    pass\n"
+    "else:\n    raise AssertionError('a checkpoint with an unknown key loaded silently')",
+}
+
+
+@dataclass
+class Exercise:
+    """One exercise: its cell, its solution cell and the checker call they share."""
+
+    number: int
+    stub: str
+    solution: str
+
+
+def checker_call(source: str) -> tuple[str, list[str]] | None:
+    """(checker name, argument texts) of the ``ex.check_...(...)`` line in ``source``."""
+    for line in source.splitlines():
+        match = CHECKER_CALL.search(line)
+        if match:
+            return match.group(1), [a.strip() for a in _split_arguments(match.group(2))]
+    return None
+
+
+def _split_arguments(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current] if current.strip() else parts
+
+
+def exercises(notebook: nbformat.NotebookNode, name: str) -> list[Exercise]:
+    """The exercises of ``notebook``: each ``YOUR CODE HERE`` cell with the Solutions cell calling its checker."""
+    start = solutions_start(notebook.cells)
+    if start is None:
+        raise ValueError(f"{name} has no Solutions section")
+    index = start[0]
+    stubs = [c.source for c in notebook.cells[:index] if c.cell_type == "code" and STUB_MARK in c.source]
+    solutions = [c.source for c in notebook.cells[index:] if c.cell_type == "code" and checker_call(c.source)]
+    found = []
+    for number, stub in enumerate(stubs, start=1):
+        call = checker_call(stub)
+        if call is None:
+            raise ValueError(f"{name}, exercise {number}: the exercise cell calls no ex.check_... checker")
+        match = next((s for s in solutions if checker_call(s)[0] == call[0]), None)
+        if match is None:
+            raise ValueError(f"{name}, exercise {number}: no cell in the Solutions section calls ex.{call[0]}")
+        solutions.remove(match)
+        found.append(Exercise(number, stub, match))
+    return found
+
+
+def _rename(text: str, names: dict[str, str]) -> str:
+    for old, new in names.items():
+        text = re.sub(rf"\b{re.escape(old)}\b", new, text)
+    return text
+
+
+def source_cell_text(exercise: Exercise, names: dict[str, str], where: str) -> str:
+    """The exercise cell with its solution between the nbgrader delimiters; updates ``names``."""
+    stub_call, solution_call = checker_call(exercise.stub), checker_call(exercise.solution)
+    if stub_call is None or solution_call is None or stub_call[0] != solution_call[0]:
+        raise ValueError(f"{where}: the exercise and its solution must call the same ex.check_... checker")
+    for mine, theirs in zip(solution_call[1], stub_call[1]):
+        if re.fullmatch(r"\w+", mine) and re.fullmatch(r"\w+", theirs) and mine != theirs:
+            names[mine] = theirs
+    stub_lines = exercise.stub.splitlines()
+    mark = next(i for i, line in enumerate(stub_lines) if STUB_MARK in line)
+    end = mark + 1
+    while end < len(stub_lines) and stub_lines[end].strip() in PLACEHOLDERS:
+        end += 1
+    prefix, suffix = stub_lines[:mark], stub_lines[end:]
+    indent = re.match(r"\s*", stub_lines[mark]).group(0)
+    body = [
+        line
+        for line in _rename(NBVAL_MARKER.sub("", exercise.solution), names).splitlines()
+        if not CHECKER_CALL.search(line) and not EXERCISE_COMMENT.match(line)
+    ]
+    while body and prefix and body[0].strip() in {p.strip() for p in prefix}:  # lines the exercise already has
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
+    while body and not body[0].strip():
+        body.pop(0)
+    if not body:
+        raise ValueError(f"{where}: the solution adds nothing to the exercise cell")
+    if indent and not body[0].startswith(indent):
+        body = [indent + line if line.strip() else line for line in body]
+    return "\n".join([*prefix, indent + BEGIN, *body, indent + END, *suffix])
+
+
+def test_cell_text(exercise: Exercise, notebook_number: str, where: str) -> str:
+    call = CHECKER_CALL.search(next(line for line in exercise.stub.splitlines() if CHECKER_CALL.search(line)))
+    hidden = HIDDEN_TESTS.get((notebook_number, exercise.number))
+    if hidden is None:
+        raise ValueError(
+            f"{where}: no hidden test in tools/assignments.py HIDDEN_TESTS[{(notebook_number, exercise.number)}]"
+        )
+    return "\n".join(
+        [
+            f"# Autograded: exercise {exercise.number} ({POINTS} points). The course's checker must pass.",
+            f"assert ex.{call.group(1)}({call.group(2)}), "
+            f'"Exercise {exercise.number} is not solved yet: read the hints above."',
+            "### BEGIN HIDDEN TESTS",
+            hidden,
+            "### END HIDDEN TESTS",
+        ]
+    )
+
+
+def _nbgrader(cell: nbformat.NotebookNode, grade_id: str, solution: bool, points: int | None = None) -> None:
+    cell.metadata["nbgrader"] = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
+    if points is not None:
+        cell.metadata["nbgrader"]["points"] = points
+
+
+def source_notebook(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """The nbgrader source version of a course notebook (see the module docstring)."""
+    notebook = nbformat.from_dict(notebook)
+    found = exercises(notebook, name)
+    index = solutions_start(notebook.cells)[0]
+    by_stub = {exercise.stub: exercise for exercise in found}
+    names: dict[str, str] = {}
+    cells = []
+    for cell in notebook.cells[:index]:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("tags", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            exercise = by_stub.get(cell.source)
+            cell.source = NBVAL_MARKER.sub("", cell.source)
+            if exercise is not None:
+                where = f"{name}, exercise {exercise.number}"
+                cell.source = source_cell_text(exercise, names, where)
+                _nbgrader(cell, f"ex{exercise.number}_answer", solution=True)
+                cells.append(cell)
+                test = nbformat.v4.new_code_cell(test_cell_text(exercise, name[:2], where))
+                _nbgrader(test, f"ex{exercise.number}_test", solution=False, points=POINTS)
+                cells.append(test)
+                continue
+        cells.append(cell)
+    notebook.cells = cells
+    notebook.metadata.pop("widgets", None)
+    return notebook
+
+
+def write_course(course_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[str]:
+    """Write ``nbgrader_config.py`` and ``source/`` into ``course_dir``; returns the assignment names."""
+    course_dir = Path(course_dir).resolve()
+    shutil.rmtree(course_dir / "source", ignore_errors=True)
+    (course_dir / "source").mkdir(parents=True)
+    (course_dir / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(course_id=COURSE_ID, root=course_dir))
+    names = []
+    for path in sorted(Path(source_dir).glob("[0-9][0-9]_*.ipynb")):
+        notebook = source_notebook(nbformat.read(path, as_version=4), path.name)
+        folder = course_dir / "source" / path.stem
+        folder.mkdir()
+        nbformat.write(notebook, folder / path.name)
+        names.append(path.stem)
+    return names
+
+
+def ensure_instructor_venv(venv: Path = INSTRUCTOR_VENV, requirements: Path = INSTRUCTOR_REQUIREMENTS) -> Path:
+    """The venv with nbgrader (``requirements-instructor.txt``); created or updated when needed. Returns its bin/.
+
+    It sees every package of the venv running this function (.venv) through a ``.pth`` file, so
+    only nbgrader and the few packages .venv lacks are installed into it, and .venv is never touched.
+    """
+    bin_dir = venv / "bin"
+    stamp = venv / ".requirements.sha256"
+    want = hashlib.sha256(requirements.read_bytes() + sys.prefix.encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want and (bin_dir / "nbgrader").exists():
+        return bin_dir
+    print(f"[assignments] installing {requirements.name} into {venv} (first time: about a minute)", flush=True)
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
+    python = bin_dir / "python"
+    site_packages = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    # site.addsitedir also runs .venv's own .pth files, e.g. the editable install of course_utils.
+    Path(site_packages, "course-venv.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
+    )
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
+        check=True,
+    )
+    stamp.write_text(want)
+    return bin_dir
+
+
+def nbgrader_env(bin_dir: Path) -> dict[str, str]:
+    """The environment to run nbgrader in: its venv's bin/ first on PATH (nbgrader calls ``alembic``)."""
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def generate(course_dir: Path, bin_dir: Path) -> None:
+    """``nbgrader generate_assignment`` for every assignment in ``source/`` (the students' release)."""
+    subprocess.run(
+        [str(bin_dir / "nbgrader"), "generate_assignment", "*", "--force", "--log-level=WARN"],
+        cwd=course_dir,
+        env=nbgrader_env(bin_dir),
+        check=True,
+    )
+
+
+def main(argv: list[str]) -> int:
+    course_dir = (Path(argv[0]) if argv else DEFAULT_COURSE_DIR).resolve()
+    try:
+        names = write_course(course_dir)
+        generate(course_dir, ensure_instructor_venv())
+    except (ValueError, subprocess.CalledProcessError) as error:
+        print(f"assignments not built: {error}", file=sys.stderr)
+        return 1
+    print(f"nbgrader course in {course_dir}: source/ and release/ for {', '.join(names)}")
+    print(
+        "Next: hand out release/ (or `nbgrader release_assignment` on JupyterHub), collect submissions into "
+        "submitted/<student>/<assignment>/, then `nbgrader autograde <assignment>` (docs/INSTRUCTOR.md)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
