@@ -8,23 +8,38 @@ import pytest
 import torch
 from torch import nn
 
+from course_utils.experiment import Budget
 from tools import bench
-from tools.bench import Headlines, Target, TARGETS, cached_epoch_speedup, frozen_step_speedup, head_epoch, report
+from tools.bench import (
+    TARGETS,
+    Headlines,
+    Target,
+    cached_epoch_speedup,
+    frozen_step_speedup,
+    head_epoch,
+    report,
+)
 
 ACCURACY = {
-    1: {"scratch": [30.0, 40.0, 50.0], "frozen": [60.0, 65.0, 70.0]},
-    3: {"scratch": [55.0, 60.0, 65.0], "frozen": [62.0, 63.0, 64.0]},
-    10: {"scratch": [80.0, 80.0, 80.0], "frozen": [90.0, 90.0, 90.0]},
+    1: {"scratch": [30.0, 40.0, 50.0], "frozen": [60.0, 65.0, 70.0], "full": [50.0, 55.0, 60.0]},
+    3: {"scratch": [55.0, 60.0, 65.0], "frozen": [62.0, 63.0, 64.0], "full": [62.5, 63.0, 63.5]},
+    10: {"scratch": [80.0, 80.0, 80.0], "frozen": [90.0, 90.0, 90.0], "full": [92.0, 93.0, 94.0]},
 }
 
 
-def headlines(cached: float = 25.0) -> Headlines:
-    return Headlines(cnn_step=1.9, resnet_step=2.75, cached_epoch=cached, accuracy=ACCURACY)
+ABOUT = {"CPU": "Test CPU (x86_64), 2 cores", "date": "2030-01-02 03:04 UTC"}
 
 
-def test_transfer_gap_is_the_smaller_gap_at_one_and_three_labels() -> None:
+def headlines(cached: float = 25.0, accuracy: dict | None = None) -> Headlines:
+    return Headlines(cnn_step=1.9, resnet_step=2.75, cached_epoch=cached, accuracy=accuracy or ACCURACY,
+                     recipe="24 adam steps of 50 images")
+
+
+def test_transfer_gap_is_the_smaller_mean_paired_gap_at_one_and_three_labels() -> None:
     assert headlines().transfer_gap() == pytest.approx(3.0)  # k=1: +25, k=3: +3
     assert headlines().transfer_gap(ks=(10,)) == pytest.approx(10.0)
+    pair = headlines().paired(3)  # seed by seed: 62-55, 63-60, 64-65
+    assert pair.diffs == (7.0, 3.0, -1.0) and not pair.same_sign
 
 
 def test_targets() -> None:
@@ -33,21 +48,29 @@ def test_targets() -> None:
 
 
 def test_report_with_notebooks() -> None:
-    text = report({"01_layers.ipynb": 12.34, "06_training_dynamics.ipynb": 31.0}, headlines())
-    assert "| 01_layers.ipynb | 12.3 | yes (≤ 30 s) |" in text
-    assert "| 06_training_dynamics.ipynb | 31.0 | **NO** (≤ 30 s) |" in text
-    assert "| **total** | **43.3** | yes (≤ 120 s) |" in text
-    assert "| 1.90× | ≥ 1.3× | yes |" in text and "| 25.00× | ≥ 20× | yes |" in text
+    text = report({"01_layers.ipynb": 12.34, "06_training_dynamics.ipynb": 31.0}, headlines(), ABOUT)
+    assert "- **CPU:** Test CPU (x86_64), 2 cores" in text and "- **date:** 2030-01-02 03:04 UTC" in text
+    assert "| 01_layers.ipynb | 12.3 s | yes (≤ 30 s) |" in text
+    assert "| 06_training_dynamics.ipynb | 31.0 s | **NO** (≤ 30 s) |" in text
+    assert "| **total** | **43.3 s** | yes (≤ 120 s) |" in text
+    assert "| 1.90× | ≥ 1.3× | yes |" in text and "| 25.00× | ≥ 4× | yes |" in text
     assert "| +3.0 points | ≥ 5 points | **NO** |" in text  # the k=3 gap is too small
-    assert "| 1 | 40.0 % (30–50) | 65.0 % (60–70) | +25.0 |" in text
-    assert "mean of 3 seeds" in text and "misses the design's 20×" not in text
+    header = "| labels per class | scratch | frozen | full | frozen − scratch | verdict | full − frozen | verdict |"
+    assert header in text
+    assert ("| 1 | 40.0 (30.0–50.0) | 65.0 (60.0–70.0) | 55.0 (50.0–60.0) | +25.0 (+20.0 to +30.0) | "
+            "frozen beats scratch | -10.0 (-10.0 to -10.0) | frozen beats full |") in text
+    assert "| +3.0 (-1.0 to +7.0) | no clear difference at this budget |" in text  # signs differ across seeds
+    assert "| +0.0 (-0.5 to +0.5) | no clear difference at this budget |" in text  # k=3, full vs frozen
+    assert "| +3.0 (+2.0 to +4.0) | full beats frozen |" in text
+    assert "3 seeds: mean (min–max)" in text and "Budget per arm: 24 adam steps of 50 images." in text
+    assert "saves less than the course design expects" not in text
     assert text.rstrip().endswith("**5 of 7 targets met.**")
 
 
 def test_report_without_notebooks_explains_a_missed_caching_target() -> None:
-    text = report({}, headlines(cached=4.2))
-    assert "notebook | seconds" not in text and "| 4.20× | ≥ 20× | **NO** |" in text
-    assert "misses the design's 20×" in text and text.rstrip().endswith("**2 of 4 targets met.**")
+    text = report({}, headlines(cached=3.2), ABOUT)
+    assert "| notebook |" not in text and "| 3.20× | ≥ 4× | **NO** |" in text
+    assert "saves less than the course design expects" in text and text.rstrip().endswith("**2 of 4 targets met.**")
 
 
 def test_frozen_step_speedup_on_a_tiny_model() -> None:
@@ -74,17 +97,77 @@ def test_head_epoch_trains_the_head_and_leaves_the_backbone_alone() -> None:
     assert math.isfinite(ratio) and ratio > 0
 
 
-def test_unknown_strategy_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="scratch"):
-        bench.few_label_accuracy("finetune", k=1, seed=0)
+def test_verdicts_need_every_seed_to_agree_a_margin_and_three_seeds() -> None:
+    worse = {1: {"scratch": [70.0, 71.0, 72.0], "frozen": [60.0, 61.0, 70.0]}, 3: {"scratch": [1.0, 2.0, 3.0],
+             "frozen": [1.5, 2.5, 3.5]}}
+    text = report({}, headlines(accuracy=worse), ABOUT)
+    assert "| scratch beats frozen |" in text and "full − frozen" not in text  # only the arms that ran
+    assert "| +0.5 (+0.5 to +0.5) | no clear difference at this budget |" in text  # same sign, within 1 point
+    two_seeds = {k: {a: v[:2] for a, v in runs.items()} for k, runs in ACCURACY.items()}
+    assert "too few seeds for a verdict (< 3)" in report({}, headlines(accuracy=two_seeds), ABOUT)
 
 
-def test_main_writes_the_report(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_machine_names_cpu_cores_torch_and_date() -> None:
+    about = bench.machine()
+    assert bench.cpu_model().strip() and f"{__import__('os').cpu_count()} cores" in about["CPU"]
+    assert f"torch {torch.__version__}" in about["software"] and about["date"].endswith("UTC")
+
+
+def _fake_run(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(bench, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(bench, "measure_headlines", headlines)
+    monkeypatch.setattr(bench, "machine", lambda: ABOUT)
+    monkeypatch.setattr(bench, "notebook_times", lambda paths: {p.name: 5.0 for p in paths})
+    (tmp_path / "notebooks").mkdir()
+    for name in ("01_layers.ipynb", "02_gradients.ipynb"):
+        (tmp_path / "notebooks" / name).write_text("{}")
+
+
+README = """The course runs in <!-- bench:total -->104 s<!-- /bench:total -->.
+
+| # | notebook | you will learn | runs in |
+| --- | --- | --- | ---: |
+| 01 | `01_layers` | what a layer is: 3 s of fun | 7 s |
+| 02 | `02_gradients` | one step | 7.25 s |
+| 03 | `03_freezing` | not timed in this run | 9 s |
+| 01 | `01_layers` vs `02_gradients` | a row naming two notebooks | 1 s |
+`01_layers` outside a table: 7 s
+"""
+INSTRUCTOR = "| notebook | working time | executes in | what |\n| 01_layers | 20 min | 7 s | layers |\n"
+
+
+def test_refresh_timings_rewrites_the_seconds_of_each_notebook_row_and_the_total() -> None:
+    times = {"01_layers.ipynb": 9.51, "02_gradients.ipynb": 12.0}
+    text = bench.refresh_timings(README, times)
+    assert "<!-- bench:total -->21.5 s<!-- /bench:total -->" in text
+    assert "| 01 | `01_layers` | what a layer is: 3 s of fun | 9.5 s |" in text  # only a cell that is just seconds
+    assert "| 02 | `02_gradients` | one step | 12.0 s |" in text
+    assert "| 03 | `03_freezing` | not timed in this run | 9 s |" in text  # not in this run: untouched
+    assert "| a row naming two notebooks | 1 s |" in text and "`01_layers` outside a table: 7 s" in text
+    assert bench.refresh_timings(INSTRUCTOR, times) == INSTRUCTOR.replace("| 7 s |", "| 9.5 s |")
+    assert bench.refresh_timings(text, times) == text  # idempotent
+
+
+def test_a_full_run_writes_the_committed_report_and_refreshes_the_docs(tmp_path: Path, monkeypatch, capsys) -> None:
+    _fake_run(tmp_path, monkeypatch)
+    (tmp_path / "README.md").write_text(README)
+    assert bench.main([]) == 0
+    written = (tmp_path / "docs" / "benchmark.md").read_text()
+    assert written == report({"01_layers.ipynb": 5.0, "02_gradients.ipynb": 5.0}, headlines(), ABOUT)
+    out = capsys.readouterr().out
+    assert "| **total** | **10.0 s** |" in written and "written to docs/benchmark.md" in out
+    assert "| 5.0 s |" in (tmp_path / "README.md").read_text() and "timings refreshed in README.md" in out
+    (tmp_path / "README.md").write_text(README)
+    assert bench.main(["--keep-docs"]) == 0 and (tmp_path / "README.md").read_text() == README
+
+
+def test_a_run_without_notebooks_does_not_replace_the_report(tmp_path: Path, monkeypatch, capsys) -> None:
+    _fake_run(tmp_path, monkeypatch)
     assert bench.main(["--no-notebooks"]) == 0
-    written = (tmp_path / "bench" / "results.md").read_text()
-    assert written == report({}, headlines()) and "written to bench/results.md" in capsys.readouterr().out
+    assert not (tmp_path / "docs").exists() and "written to" not in capsys.readouterr().out
+    out = tmp_path / "ratios.md"
+    assert bench.main(["--no-notebooks", "--output", str(out)]) == 0
+    assert out.read_text() == report({}, headlines(), ABOUT)
 
 
 def test_measured_ratios_run_on_tiny_settings() -> None:
@@ -93,12 +176,20 @@ def test_measured_ratios_run_on_tiny_settings() -> None:
     assert bench.course_cached_epoch_speedup(repeats=1) > 1, "skipping the backbone cannot be slower"
 
 
-def test_transfer_vs_scratch_shape_and_bad_strategy() -> None:
-    result = bench.transfer_vs_scratch(ks=(1,), seeds=(0,))
-    assert set(result) == {1} and set(result[1]) == {"scratch", "frozen"}
-    assert all(0 <= acc[0] <= 100 for acc in result[1].values())
-    with pytest.raises(ValueError, match="strategy must be"):
-        bench.few_label_accuracy("full", 1, 0)
+def test_transfer_comparison_is_notebook_04s() -> None:
+    from course_utils import experiment
+
+    assert bench.transfer_vs_scratch.__defaults__ == (
+        experiment.TRANSFER_LABELS, experiment.TRANSFER_SEEDS, experiment.TRANSFER_BUDGET
+    ), "make bench must run notebook 04's comparison, so both print the same numbers"
+
+
+def test_transfer_vs_scratch_uses_the_recipe_on_a_tiny_budget() -> None:
+    tiny = Budget(steps=2, batch_size=5, lr_grid=(1e-3, 3e-3, 1e-2))  # as many lrs as the frozen arm's own grid
+    result = bench.transfer_vs_scratch(ks=(1,), seeds=(0, 1), budget=tiny)
+    assert set(result) == {1} and set(result[1]) == {"scratch", "frozen", "full"}
+    assert all(len(acc) == 2 and all(0 <= a <= 100 for a in acc) for acc in result[1].values())
+    assert result == bench.transfer_vs_scratch(ks=(1,), seeds=(0, 1), budget=tiny), "training must be deterministic"
 
 
 def test_notebook_times_executes_without_writing(tmp_path: Path) -> None:
