@@ -2,8 +2,10 @@
 PY := .venv/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+LINT := build/lint-venv/bin
+SYSTEM_PYTHON := $(shell command -v python3.11 || command -v python3)
 
-.PHONY: setup lab test unit notebooks execute bench student pretrain clean help
+.PHONY: setup lab test unit lint execute bench student assignments pretrain clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -11,8 +13,8 @@ help:  ## list the targets
 setup:  ## create/update .venv (skipped when requirements are unchanged)
 	@bash scripts/setup_venv.sh
 
-lab: setup  ## open the course in JupyterLab
-	$(PY) -m jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(IS_ROOT)
+lab: setup  ## open the course in JupyterLab, on 01_layers.ipynb (settings: jupyter-config/)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=notebooks $(IS_ROOT)
 
 test: setup  ## run every test: unit, widgets, hygiene, nbval re-execution of all notebooks
 	$(PY) -m pytest
@@ -20,14 +22,27 @@ test: setup  ## run every test: unit, widgets, hygiene, nbval re-execution of al
 unit: setup  ## unit tests only (fast: no notebook execution, no browser)
 	$(PY) -m pytest tests -m "not browser and not slow"
 
+lint: setup $(LINT)/.installed  ## ruff (lint + format check; notebooks linted too) and mypy on course_utils
+	$(LINT)/ruff check .
+	$(LINT)/ruff format --check .
+	$(LINT)/mypy
+
+$(LINT)/.installed: requirements-dev.txt  # the linters live in their own venv, never in .venv
+	$(SYSTEM_PYTHON) -m venv build/lint-venv
+	$(LINT)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
 execute: setup  ## re-execute notebooks in place, in order (NB=notebooks/03_freezing.ipynb for one)
 	$(PY) -m tools.run_notebooks $(or $(NB),$(NOTEBOOKS))
 
-bench: setup  ## time every notebook and the headline ratios; writes bench/results.md
+bench: setup  ## time every notebook and the headline ratios; writes docs/benchmark.md (committed)
 	$(PY) -m tools.bench
 
-student: setup  ## student copy (outputs cleared, solutions removed) in build/student/
-	$(PY) -m tools.student build/student
+student: setup  ## learners' copy outside the checkout: STUDENT_DIR (default ../freezing-course-student) and its .zip
+	$(PY) -m tools.student $(or $(STUDENT_DIR),../freezing-course-student)
+
+assignments: setup  ## nbgrader course in build/nbgrader (source/ + release/); nbgrader lives in build/instructor-venv
+	$(PY) -m tools.assignments build/nbgrader
 
 pretrain: setup  ## regenerate the shipped checkpoint from the shipped data
 	$(PY) -m tools.pretrain

@@ -3,8 +3,11 @@
 They hide boilerplate (data, training loops, timing, plots, widgets), never the freezing
 line being taught: the notebooks write that out themselves.
 """
+
 from .data import SOURCE_CLASSES, TARGET_CLASSES, Task, apply_shift, load_digits, make_task
 from .freezing import (
+    BATCHNORM_TYPES,
+    OWN,
     LayerNameError,
     NothingTrainableError,
     audit,
@@ -12,6 +15,7 @@ from .freezing import (
     changed_since,
     freeze,
     freeze_to,
+    from_frozen_batchnorm,
     keep_frozen_bn_eval,
     param_groups,
     set_bn_eval,
@@ -23,8 +27,74 @@ from .freezing import (
     unfreeze_next,
     weight_change_by_block,
 )
-from .models import BLOCK_NAMES, CourseCNN, load_pretrained, make_head, new_head, pretrained_with_new_head
+from .models import (
+    BACKBONE_BLOCKS,
+    BLOCK_NAMES,
+    CourseCNN,
+    load_pretrained,
+    make_head,
+    new_head,
+    pretrained_with_new_head,
+)
 from .paths import ChecksumError
-from .training import History, evaluate, get_device, make_optimizer, predict, seed_everything, train
+from .training import (
+    History,
+    eval_mode,
+    evaluate,
+    get_device,
+    make_optimizer,
+    predict,
+    seed_everything,
+    train,
+    train_mode,
+    train_step,
+)
 
-__version__ = "1.0.0"
+__version__ = "1.0.0"  # the one version source: pyproject.toml reads it
+
+__all__ = [
+    "BACKBONE_BLOCKS",
+    "BATCHNORM_TYPES",
+    "BLOCK_NAMES",
+    "OWN",
+    "SOURCE_CLASSES",
+    "TARGET_CLASSES",
+    "ChecksumError",
+    "CourseCNN",
+    "History",
+    "LayerNameError",
+    "NothingTrainableError",
+    "Task",
+    "apply_shift",
+    "audit",
+    "block_names",
+    "changed_since",
+    "eval_mode",
+    "evaluate",
+    "freeze",
+    "freeze_to",
+    "from_frozen_batchnorm",
+    "get_device",
+    "keep_frozen_bn_eval",
+    "load_digits",
+    "load_pretrained",
+    "make_head",
+    "make_optimizer",
+    "make_task",
+    "new_head",
+    "param_groups",
+    "predict",
+    "pretrained_with_new_head",
+    "seed_everything",
+    "set_bn_eval",
+    "snapshot",
+    "to_frozen_batchnorm",
+    "train",
+    "train_mode",
+    "train_step",
+    "trainable_parameters",
+    "trainable_summary",
+    "unfreeze",
+    "unfreeze_next",
+    "weight_change_by_block",
+]

@@ -6,6 +6,7 @@ zero, so at initialisation the layer computes exactly what ``base`` computes. On
 train. ``merge()`` folds the update back into one ordinary ``nn.Linear`` for deployment.
 For real models use the ``peft`` library, which does the same for you.
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,11 @@ class LoRALinear(nn.Module):
     def merge(self) -> nn.Linear:
         """A plain ``nn.Linear`` whose weight is W + (alpha / rank) * B @ A (bias unchanged)."""
         merged = nn.Linear(
-            self.base.in_features, self.base.out_features, bias=self.base.bias is not None,
-            device=self.base.weight.device, dtype=self.base.weight.dtype,
+            self.base.in_features,
+            self.base.out_features,
+            bias=self.base.bias is not None,
+            device=self.base.weight.device,
+            dtype=self.base.weight.dtype,
         )
         merged.weight.copy_(self.base.weight + self.delta_weight())
         if self.base.bias is not None:

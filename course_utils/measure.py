@@ -1,13 +1,17 @@
 """Measuring what freezing saves: step times (interleaved medians, ratios) and bytes."""
+
 from __future__ import annotations
 
+import functools
 import statistics
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 from torch import nn
+
+from .training import train_step
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,8 @@ def time_calls(
 def training_step(
     model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
 ) -> Callable[[], float]:
-    """A closure running one forward/backward/step on (x, y); returns the loss."""
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step() -> float:
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
+    """A closure running one ``training.train_step`` on (x, y), ready for ``time_calls``; returns the loss."""
+    return functools.partial(train_step, model, optimizer, x, y)
 
 
 def speedups(timings: Mapping[str, Timing], baseline: str) -> dict[str, float]:
@@ -75,7 +70,7 @@ def speedups(timings: Mapping[str, Timing], baseline: str) -> dict[str, float]:
     return {name: base / t.median for name, t in timings.items()}
 
 
-def tensor_bytes(tensors) -> int:
+def tensor_bytes(tensors: Iterable[torch.Tensor | None]) -> int:
     """Total bytes of an iterable of tensors (None entries are skipped)."""
     return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
@@ -91,12 +86,14 @@ def gradient_bytes(model: nn.Module) -> int:
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of optimizer state (momentum buffers, Adam moments), excluding scalar step counters."""
+    """Bytes of every tensor the optimizer keeps per parameter: momentum buffers, Adam's two
+    moments (``exp_avg``, ``exp_avg_sq``) *and* its per-tensor ``step`` counter (a 0-dim tensor,
+    4 bytes in float32). Plain Python numbers in the state are not tensors and are not counted.
+
+    For Adam on float32 weights this is ``2 * trainable bytes + 4 * number of trainable tensors``.
+    """
     return tensor_bytes(
-        value
-        for state in optimizer.state.values()
-        for value in state.values()
-        if isinstance(value, torch.Tensor) and value.dim() > 0
+        value for state in optimizer.state.values() for value in state.values() if isinstance(value, torch.Tensor)
     )
 
 
@@ -132,7 +129,4 @@ def paired_ratios(timings: Mapping[str, Timing], baseline: str) -> dict[str, flo
     if baseline not in timings:
         raise KeyError(f"Baseline {baseline!r} not among {sorted(timings)}.")
     base = timings[baseline].times
-    return {
-        name: statistics.median(t / b for t, b in zip(timing.times, base))
-        for name, timing in timings.items()
-    }
+    return {name: statistics.median(t / b for t, b in zip(timing.times, base)) for name, timing in timings.items()}

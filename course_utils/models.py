@@ -1,4 +1,5 @@
 """The course CNN and its shipped, checksum-verified pretrained weights."""
+
 from __future__ import annotations
 
 import torch
@@ -8,11 +9,10 @@ from .paths import verified_path
 
 CHECKPOINT_FILE = "course_cnn_digits0-4.pt"
 BLOCK_NAMES: tuple[str, ...] = ("block1", "block2", "block3", "head")
+BACKBONE_BLOCKS: tuple[str, ...] = BLOCK_NAMES[:-1]  # everything but the head
 IMAGE_SHAPE: tuple[int, int, int] = (1, 28, 28)
 FEATURE_DIM = 256  # 64 channels x 2 x 2 pooled positions
-_REGENERATE_HINT = (
-    "Restore it with `git checkout data/` or regenerate it with `python -m tools.pretrain`."
-)
+_REGENERATE_HINT = "Restore it with `git checkout data/` or regenerate it with `python -m tools.pretrain`."
 
 
 def make_head(num_classes: int, dropout: float = 0.2) -> nn.Sequential:
@@ -59,9 +59,7 @@ def check_input(x: torch.Tensor) -> None:
         raise TypeError(f"CourseCNN expects a torch.Tensor, got {type(x).__name__}.")
     if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         hint = " Add the batch dimension with x.unsqueeze(0)." if tuple(x.shape) == IMAGE_SHAPE else ""
-        raise ValueError(
-            f"CourseCNN expects a batch of shape (N, 1, 28, 28), got {tuple(x.shape)}.{hint}"
-        )
+        raise ValueError(f"CourseCNN expects a batch of shape (N, 1, 28, 28), got {tuple(x.shape)}.{hint}")
     if not x.is_floating_point():
         raise TypeError(f"CourseCNN expects float images in [0, 1], got dtype {x.dtype}.")
 

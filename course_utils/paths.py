@@ -1,16 +1,34 @@
 """Where the course's shipped files live (override with ``COURSE_DATA_DIR``)."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR_VARIABLE = "COURSE_DATA_DIR"
+_CHECKOUT_DATA = Path(__file__).resolve().parents[1] / "data"  # data/ beside the package in a checkout
+# Deprecated: maintainers' commands use tools.REPO_ROOT; kept until every tool has switched.
+REPO_ROOT = _CHECKOUT_DATA.parent
 
 
 def data_dir() -> Path:
-    """The folder holding the shipped data set and checkpoint."""
-    return Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data"))
+    """The folder holding the shipped data set and checkpoint.
+
+    ``COURSE_DATA_DIR`` when it is set; otherwise the ``data/`` folder of the course checkout that
+    the package runs from (``make setup`` installs it in editable mode). A copy installed elsewhere
+    has no data of its own: then it asks for ``COURSE_DATA_DIR``.
+    """
+    override = os.environ.get(DATA_DIR_VARIABLE)
+    if override:
+        return Path(override)
+    if (_CHECKOUT_DATA / "SHA256SUMS").exists():
+        return _CHECKOUT_DATA
+    raise FileNotFoundError(
+        f"Cannot find the course data: course_utils is not running from a checkout of the course, "
+        f"so there is no data/ folder beside it. Set {DATA_DIR_VARIABLE} to the course's data/ folder, "
+        f"e.g. `export {DATA_DIR_VARIABLE}=path/to/the/course/data`."
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -37,9 +55,10 @@ def expected_sha256(filename: str) -> str:
 def record_checksum(filename: str, digest: str) -> None:
     """Add or replace ``filename``'s line in ``data/SHA256SUMS``."""
     sums = data_dir() / "SHA256SUMS"
-    lines = [l for l in (sums.read_text().splitlines() if sums.exists() else []) if l.split()[1:] != [filename]]
+    old = sums.read_text().splitlines() if sums.exists() else []
+    lines = [line for line in old if line.split()[1:] != [filename]]
     lines.append(f"{digest}  {filename}")
-    sums.write_text("\n".join(sorted(lines, key=lambda l: l.split()[1])) + "\n")
+    sums.write_text("\n".join(sorted(lines, key=lambda line: line.split()[1])) + "\n")
 
 
 class ChecksumError(RuntimeError):

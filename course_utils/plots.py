@@ -1,11 +1,15 @@
-"""The few plots the notebooks share, with one colour per strategy across the course."""
+"""The few plots the notebooks share, with one colour per strategy and per state across the course."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 STRATEGY_COLORS: dict[str, str] = {
     "scratch": "#7f7f7f",  # grey: no pretrained knowledge
@@ -14,16 +18,49 @@ STRATEGY_COLORS: dict[str, str] = {
     "partial": "#9467bd",
     "gradual": "#2ca02c",
 }
+# What a block is right now, in every plot and widget: frozen has the frozen strategy's blue,
+# trainable the red of full fine-tuning (where everything trains).
+STATE_COLORS: dict[str, str] = {
+    "frozen": STRATEGY_COLORS["frozen"],
+    "trainable": STRATEGY_COLORS["full"],
+}
+GUIDE_COLOR = "#b0b0b0"  # light grey for guide lines (e.g. where a click ended); no meaning of its own
+
+
+def state_bars(ax: Axes, values: Mapping[str, float], frozen: Collection[str] = (), legend: bool = False) -> None:
+    """One bar per block, coloured by state (``STATE_COLORS``), its value written on top.
+
+    A frozen block's bar is often exactly 0 and so invisible: its name on the x axis is drawn in
+    the frozen colour too. ``legend=True`` adds a small frozen/trainable legend.
+    """
+    names, heights = list(values), [float(v) for v in values.values()]
+    unknown = set(frozen) - set(names)
+    if unknown:
+        raise ValueError(f"frozen names {sorted(unknown)} are not among the blocks {names}.")
+    states = ["frozen" if name in frozen else "trainable" for name in names]
+    bars = ax.bar(names, heights, color=[STATE_COLORS[state] for state in states])
+    ax.bar_label(bars, labels=[f"{h:.3g}" for h in heights], fontsize=8)
+    for label, state in zip(ax.get_xticklabels(), states):
+        label.set_color(STATE_COLORS[state] if state == "frozen" else "black")
+    if legend:
+        handles = [Patch(color=color, label=state) for state, color in STATE_COLORS.items()]
+        ax.legend(handles=handles, fontsize=8, loc="best")
 
 
 def plot_block_bars(
-    values: Mapping[str, float], title: str, ylabel: str, ax: plt.Axes | None = None, color: str = "#1f77b4"
-) -> plt.Axes:
-    """One bar per block (e.g. parameter count or weight change), values written on the bars."""
+    values: Mapping[str, float],
+    title: str,
+    ylabel: str,
+    ax: Axes | None = None,
+    frozen: Collection[str] = (),
+) -> Axes:
+    """One bar per block (e.g. parameter count or weight change), values written on the bars.
+
+    Blocks named in ``frozen`` are drawn in ``STATE_COLORS["frozen"]`` (with a legend), the others
+    in the trainable colour.
+    """
     ax = ax or plt.subplots(figsize=(6, 3))[1]
-    names, heights = list(values), [float(v) for v in values.values()]
-    bars = ax.bar(names, heights, color=color)
-    ax.bar_label(bars, labels=[f"{h:.3g}" for h in heights], fontsize=8)
+    state_bars(ax, values, frozen, legend=bool(frozen))
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.margins(y=0.15)
@@ -36,8 +73,8 @@ def plot_learning_curve(
     title: str,
     xlabel: str = "labelled images per class",
     ylabel: str = "target test accuracy (%)",
-    ax: plt.Axes | None = None,
-) -> plt.Axes:
+    ax: Axes | None = None,
+) -> Axes:
     """Mean ± min/max band over seeds for each strategy; ``results[name]`` has shape (len(x), seeds)."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for name, runs in results.items():
@@ -55,7 +92,9 @@ def plot_learning_curve(
     return ax
 
 
-def show_images(images: torch.Tensor, title: str, ncols: int = 8, cmap: str = "gray", symmetric: bool = False) -> plt.Figure:
+def show_images(
+    images: torch.Tensor, title: str, ncols: int = 8, cmap: str = "gray", symmetric: bool = False
+) -> Figure:
     """A grid of single-channel images (digits, filters or feature maps)."""
     images = images.detach().cpu().reshape(-1, *images.shape[-2:])
     nrows = -(-len(images) // ncols)
@@ -77,10 +116,10 @@ def plot_heatmap(
     col_labels: Sequence[str],
     title: str,
     cbar_label: str = "accuracy (%)",
-    ax: plt.Axes | None = None,
+    ax: Axes | None = None,
     fmt: str = "{:.1f}",
     cmap: str = "viridis",
-) -> plt.Axes:
+) -> Axes:
     """A table as a heat map, each cell annotated with its value (NaN cells left blank)."""
     values = np.asarray(values, dtype=float)
     if values.shape != (len(row_labels), len(col_labels)):

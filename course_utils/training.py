@@ -1,19 +1,22 @@
 """Seeding, device choice, and a short, seeded train/evaluate loop that returns its history."""
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm.auto import tqdm
 
 from .data import batches
-from .freezing import set_bn_eval, trainable_parameters
+from .freezing import BATCHNORM_TYPES, set_bn_eval, trainable_parameters
 
 
 def seed_everything(seed: int = 0, threads: int | None = 1) -> None:
@@ -36,15 +39,50 @@ def get_device() -> torch.device:
 
 
 @contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Evaluate in eval mode, then restore every module's own train/eval flag."""
+def _modes_restored(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block, then give every module back its own train/eval flag."""
     modes = {m: m.training for m in model.modules()}
-    model.eval()
     try:
         yield model
     finally:
         for module, mode in modes.items():
             module.train(mode)
+
+
+def _set_train_mode(model: nn.Module, frozen_bn_eval: bool = True) -> None:
+    """``model.train()``, then (with ``frozen_bn_eval``) frozen BatchNorm layers back to eval mode."""
+    model.train()
+    if frozen_bn_eval:
+        set_bn_eval(model)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate in eval mode, then restore every module's own train/eval flag."""
+    with _modes_restored(model):
+        model.eval()
+        yield model
+
+
+@contextmanager
+def train_mode(model: nn.Module, frozen_bn_eval: bool = True) -> Iterator[nn.Module]:
+    """Train in train mode (frozen BatchNorm kept in eval), then restore every module's own flag."""
+    with _modes_restored(model):
+        _set_train_mode(model, frozen_bn_eval)
+        yield model
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One optimizer step on the batch (x, y): cross-entropy, backward, step. Returns the loss.
+
+    The one training step of the course: ``train``, ``measure.training_step`` and the widgets
+    all call it. Gradients are reset with ``set_to_none=True``, so frozen parameters keep ``.grad = None``.
+    """
+    loss = nn.functional.cross_entropy(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
@@ -76,7 +114,7 @@ class History:
         return self.test_acc[-1]
 
 
-def make_optimizer(model: nn.Module, kind: str = "adam", lr: float = 1e-3, **kwargs) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, kind: str = "adam", lr: float = 1e-3, **kwargs: Any) -> torch.optim.Optimizer:
     """An optimizer over the trainable parameters only (clear error if there are none)."""
     kinds = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
     if kind not in kinds:
@@ -98,6 +136,7 @@ def train(
     seed: int = 0,
     frozen_bn_eval: bool = True,
     min_steps: int = 0,
+    steps: int | None = None,
     on_epoch_end: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
     progress: bool = False,
 ) -> History:
@@ -106,7 +145,9 @@ def train(
     The optimizer defaults to Adam over the trainable parameters. With ``frozen_bn_eval``
     (the default) frozen BatchNorm layers are put back in eval mode after ``model.train()``,
     so a frozen block really stays frozen. ``min_steps`` adds epochs until at least that many
-    optimizer steps ran (useful with very few labels). ``on_epoch_end(epoch, model, optimizer)``
+    optimizer steps ran (useful with very few labels); ``steps`` runs exactly that many optimizer
+    steps instead (``epochs`` and ``min_steps`` are ignored; the last epoch may be cut short), so
+    arms with different data sizes get the same budget. ``on_epoch_end(epoch, model, optimizer)``
     is called after each epoch (e.g. to unfreeze a block).
     """
     if len(x_train) != len(y_train):
@@ -114,22 +155,19 @@ def train(
     device = next(model.parameters()).device
     optimizer = optimizer or make_optimizer(model, lr=lr)
     steps_per_epoch = -(-len(x_train) // batch_size)
-    epochs = max(epochs, -(-min_steps // steps_per_epoch))
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}.")
+    epochs = -(-steps // steps_per_epoch) if steps is not None else max(epochs, -(-min_steps // steps_per_epoch))
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     history = History()
-    loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
-        model.train()
-        if frozen_bn_eval:
-            set_bn_eval(model)
+        _set_train_mode(model, frozen_bn_eval)
         for xb, yb in batches(x_train, y_train, batch_size, generator):
-            loss = loss_fn(model(xb.to(device)), yb.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            history.loss.append(loss.item())
+            if steps is not None and len(history.loss) == steps:
+                break
+            history.loss.append(train_step(model, optimizer, xb.to(device), yb.to(device)))
         if x_test is not None and y_test is not None:
             history.test_acc.append(evaluate(model, x_test, y_test))
             history.step_at_eval.append(len(history.loss))
@@ -168,12 +206,12 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor) -> int:
     data. Returns how many BN layers were re-estimated; the model is left in eval mode.
     """
     layers = [
-        m for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and any(p.requires_grad for p in m.parameters())
+        cast(_BatchNorm, m)  # BATCHNORM_TYPES holds _BatchNorm subclasses only
+        for m in model.modules()
+        if isinstance(m, BATCHNORM_TYPES) and any(p.requires_grad for p in m.parameters())
     ]
     device = next(model.parameters()).device
-    model.train()
-    set_bn_eval(model)
+    _set_train_mode(model)
     momenta = [m.momentum for m in layers]
     for layer in layers:
         layer.reset_running_stats()

@@ -5,6 +5,7 @@
 
 Writes uint8 images (5000, 28, 28) and uint8 labels (5000,), then updates data/SHA256SUMS.
 """
+
 from __future__ import annotations
 
 import sys

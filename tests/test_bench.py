@@ -1,4 +1,5 @@
 """`make bench`: the pure parts (ratios on tiny models, targets, the report), no notebooks run."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,13 @@ ABOUT = {"CPU": "Test CPU (x86_64), 2 cores", "date": "2030-01-02 03:04 UTC"}
 
 
 def headlines(cached: float = 25.0, accuracy: dict | None = None) -> Headlines:
-    return Headlines(cnn_step=1.9, resnet_step=2.75, cached_epoch=cached, accuracy=accuracy or ACCURACY,
-                     recipe="24 adam steps of 50 images")
+    return Headlines(
+        cnn_step=1.9,
+        resnet_step=2.75,
+        cached_epoch=cached,
+        accuracy=accuracy or ACCURACY,
+        recipe="24 adam steps of 50 images",
+    )
 
 
 def test_transfer_gap_is_the_smaller_mean_paired_gap_at_one_and_three_labels() -> None:
@@ -57,8 +63,10 @@ def test_report_with_notebooks() -> None:
     assert "| +3.0 points | ≥ 5 points | **NO** |" in text  # the k=3 gap is too small
     header = "| labels per class | scratch | frozen | full | frozen − scratch | verdict | full − frozen | verdict |"
     assert header in text
-    assert ("| 1 | 40.0 (30.0–50.0) | 65.0 (60.0–70.0) | 55.0 (50.0–60.0) | +25.0 (+20.0 to +30.0) | "
-            "frozen beats scratch | -10.0 (-10.0 to -10.0) | frozen beats full |") in text
+    assert (
+        "| 1 | 40.0 (30.0–50.0) | 65.0 (60.0–70.0) | 55.0 (50.0–60.0) | +25.0 (+20.0 to +30.0) | "
+        "frozen beats scratch | -10.0 (-10.0 to -10.0) | frozen beats full |"
+    ) in text
     assert "| +3.0 (-1.0 to +7.0) | no clear difference at this budget |" in text  # signs differ across seeds
     assert "| +0.0 (-0.5 to +0.5) | no clear difference at this budget |" in text  # k=3, full vs frozen
     assert "| +3.0 (+2.0 to +4.0) | full beats frozen |" in text
@@ -98,8 +106,10 @@ def test_head_epoch_trains_the_head_and_leaves_the_backbone_alone() -> None:
 
 
 def test_verdicts_need_every_seed_to_agree_a_margin_and_three_seeds() -> None:
-    worse = {1: {"scratch": [70.0, 71.0, 72.0], "frozen": [60.0, 61.0, 70.0]}, 3: {"scratch": [1.0, 2.0, 3.0],
-             "frozen": [1.5, 2.5, 3.5]}}
+    worse = {
+        1: {"scratch": [70.0, 71.0, 72.0], "frozen": [60.0, 61.0, 70.0]},
+        3: {"scratch": [1.0, 2.0, 3.0], "frozen": [1.5, 2.5, 3.5]},
+    }
     text = report({}, headlines(accuracy=worse), ABOUT)
     assert "| scratch beats frozen |" in text and "full − frozen" not in text  # only the arms that ran
     assert "| +0.5 (+0.5 to +0.5) | no clear difference at this budget |" in text  # same sign, within 1 point
@@ -180,7 +190,9 @@ def test_transfer_comparison_is_notebook_04s() -> None:
     from course_utils import experiment
 
     assert bench.transfer_vs_scratch.__defaults__ == (
-        experiment.TRANSFER_LABELS, experiment.TRANSFER_SEEDS, experiment.TRANSFER_BUDGET
+        experiment.TRANSFER_LABELS,
+        experiment.TRANSFER_SEEDS,
+        experiment.TRANSFER_BUDGET,
     ), "make bench must run notebook 04's comparison, so both print the same numbers"
 
 

@@ -28,7 +28,9 @@ def test_task_remaps_labels_and_fixes_test_set() -> None:
     assert sorted(a.y_train.tolist()) == sorted([0, 1, 2, 3, 4] * 3)
     assert torch.equal(a.x_test, b.x_test), "the test set must not depend on the seed"
     assert not torch.equal(a.x_train, b.x_train), "the seed chooses the labelled images"
-    assert torch.equal(make_task((5, 6), k_per_class=3, seed=0).x_train, make_task((5, 6), k_per_class=3, seed=0).x_train)
+    assert torch.equal(
+        make_task((5, 6), k_per_class=3, seed=0).x_train, make_task((5, 6), k_per_class=3, seed=0).x_train
+    )
 
 
 def test_train_and_test_are_disjoint() -> None:

@@ -6,6 +6,7 @@ passes or fails by luck. Two executions of a notebook cost up to a minute, so ea
 run checks ONE notebook, rotating by day of the year (every notebook is covered within a
 week). `DETERMINISM_NOTEBOOKS=all` (or a comma-separated list of names) checks more.
 """
+
 from __future__ import annotations
 
 import configparser

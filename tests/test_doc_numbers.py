@@ -22,6 +22,7 @@ and signs are ignored (``24,949`` = ``24949``; ``−0.8`` = ``0.8``).
 Numbers that are not measurements (a budget, a time estimate for a human) are listed in
 ``NOT_MEASURED`` with the reason; keep it short.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,17 @@ NOT_MEASURED: tuple[tuple[str, str, str], ...] = (
 )
 
 UNITS = {  # spelling in a document -> canonical unit
-    "%": "%", "×": "×", "x": "×", "s": "s", "sec": "s", "seconds": "s", "second": "s", "ms": "ms",
-    "points": "points", "point": "points", "pts": "points",
+    "%": "%",
+    "×": "×",
+    "x": "×",
+    "s": "s",
+    "sec": "s",
+    "seconds": "s",
+    "second": "s",
+    "ms": "ms",
+    "points": "points",
+    "point": "points",
+    "pts": "points",
 }
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 _UNIT = r"(?:%|×|(?<=\d)x|ms|seconds?|sec|s|points?|pts)"
@@ -96,7 +106,7 @@ def quoted_quantities(text: str, not_measured: Iterable[str] = ()) -> list[Quote
             continue
         line = text.count("\n", 0, match.start()) + 1
         start, end = text.rfind("\n", 0, match.start()) + 1, text.find("\n", match.end())
-        context = text[max(start, match.start() - 60):(end if end >= 0 else len(text))][:140].strip()
+        context = text[max(start, match.start() - 60) : (end if end >= 0 else len(text))][:140].strip()
         unit = UNITS[match["unit"]]
         for number in filter(None, (match["first"], match["second"])):
             found.append(Quoted(normalise(number), unit, line, context))
@@ -145,8 +155,16 @@ def test_extracts_numbers_next_to_measured_units_only() -> None:
     )
     got = [(q.number, q.unit, q.line) for q in quoted_quantities(doc)]
     assert got == [
-        ("2.48", "×", 1), ("7.7", "×", 1), ("7.9", "s", 1), ("18.0", "ms", 1), ("93.5", "%", 1), ("3.0", "points", 1),
-        ("85.4", "%", 2), ("89.7", "%", 2), ("92.4", "%", 2), ("1.0", "%", 2),
+        ("2.48", "×", 1),
+        ("7.7", "×", 1),
+        ("7.9", "s", 1),
+        ("18.0", "ms", 1),
+        ("93.5", "%", 1),
+        ("3.0", "points", 1),
+        ("85.4", "%", 2),
+        ("89.7", "%", 2),
+        ("92.4", "%", 2),
+        ("1.0", "%", 2),
     ]
 
 
@@ -188,10 +206,14 @@ def test_source_text_reads_notebook_outputs_not_prose(tmp_path: Path) -> None:
     notebook = {
         "cells": [
             {"cell_type": "markdown", "source": ["prose says 55.5%"]},
-            {"cell_type": "code", "source": ["print(x)"], "outputs": [
-                {"output_type": "stream", "name": "stdout", "text": ["speed-up 2.48×\n"]},
-                {"output_type": "display_data", "data": {"text/markdown": ["| 1 | 60.5 ± 6.5 |"]}},
-            ]},
+            {
+                "cell_type": "code",
+                "source": ["print(x)"],
+                "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": ["speed-up 2.48×\n"]},
+                    {"output_type": "display_data", "data": {"text/markdown": ["| 1 | 60.5 ± 6.5 |"]}},
+                ],
+            },
         ]
     }
     path = tmp_path / "nb.ipynb"
@@ -213,7 +235,8 @@ def test_docs_quote_only_numbers_the_repository_shows(doc: str) -> None:
     missing = missing_numbers((ROOT / doc).read_text(encoding="utf-8"), _sources(), not_measured)
     assert not missing, (
         f"{doc} quotes numbers that no committed notebook output and not {REPORT} shows "
-        "(same number, same rounding):\n  " + "\n  ".join(map(str, missing))
+        "(same number, same rounding):\n  "
+        + "\n  ".join(map(str, missing))
         + "\nQuote what an output prints, re-run `make bench` for timings, or write the sentence without "
         "the number. Only a number that is not a measurement belongs in NOT_MEASURED."
     )

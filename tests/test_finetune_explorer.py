@@ -1,4 +1,5 @@
 """FineTuneExplorer driven headless: set a control's value, read the result."""
+
 from __future__ import annotations
 
 import pytest
@@ -55,3 +56,20 @@ def test_bad_settings_are_rejected() -> None:
         FineTuneExplorer(steps=1, k_per_class=1, target="moon")
     with pytest.raises(ValueError, match="lr"):
         FineTuneExplorer(steps=1, k_per_class=1, lr=0.5)
+
+
+def test_plain_text_fallback_and_repr_before_a_run(explorer: FineTuneExplorer) -> None:
+    assert explorer._repr_mimebundle_()["text/plain"] == "Fine-tune explorer: run the cell to use it."
+    result, explorer.result = explorer.result, None
+    try:
+        assert "acc=not run" in repr(explorer)
+    finally:
+        explorer.result = result
+
+
+def test_frozen_blocks_drawn_in_the_shared_frozen_colour(state_bars_calls, explorer: FineTuneExplorer) -> None:
+    import course_utils.widgets.finetune_explorer as module
+
+    seen = state_bars_calls(module)
+    explorer.frozen.value = 2 if explorer.frozen.value != 2 else 1
+    assert seen[-1] == ["block1", "block2"][: explorer.frozen.value]

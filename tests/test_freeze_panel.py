@@ -1,4 +1,5 @@
 """The live freeze panel, driven headless: toggle checkboxes, click buttons, read the state."""
+
 from __future__ import annotations
 
 import pytest
@@ -129,3 +130,29 @@ def test_bad_input_is_rejected(model: CourseCNN) -> None:
         FreezePanel(model, torch.rand(4, 1, 28, 28), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="steps_per_click"):
         FreezePanel(model, torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), steps_per_click=0)
+
+
+def test_plain_text_fallback_is_readable(panel: FreezePanel) -> None:
+    bundle = panel._repr_mimebundle_()
+    assert bundle["text/plain"] == "Freeze panel: run the cell to use it."
+    assert "VBox" not in bundle["text/plain"]
+
+
+def test_toggles_go_through_freeze_and_unfreeze(monkeypatch, panel: FreezePanel, model: CourseCNN) -> None:
+    import course_utils.widgets.freeze_panel as module
+
+    calls = []
+    monkeypatch.setattr(module, "freeze", lambda m, *names: calls.append(("freeze", m, names)))
+    monkeypatch.setattr(module, "unfreeze", lambda m, *names: calls.append(("unfreeze", m, names)))
+    panel.checkboxes["block2"].value = True
+    panel.checkboxes["block2"].value = False
+    assert calls == [("freeze", model, ("block2",)), ("unfreeze", model, ("block2",))]
+
+
+def test_bars_use_the_shared_state_colours(state_bars_calls, panel: FreezePanel) -> None:
+    import course_utils.widgets.freeze_panel as module
+
+    seen = state_bars_calls(module)
+    panel.checkboxes["block1"].value = True
+    panel.train_button.click()
+    assert seen[-1] == ["block1"]

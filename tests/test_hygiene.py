@@ -1,4 +1,5 @@
 """Committed notebooks are executed in order, error-free, portable, and follow the course skeleton."""
+
 from __future__ import annotations
 
 import getpass
@@ -35,14 +36,18 @@ def test_no_errors_or_stderr(path: Path) -> None:
     for index, cell in enumerate(_load(path)["cells"]):
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name} cell {index} has an error output"
-            assert output.get("name") != "stderr", f"{path.name} cell {index} wrote to stderr: {output.get('text')!r:.200}"
+            assert output.get("name") != "stderr", (
+                f"{path.name} cell {index} wrote to stderr: {output.get('text')!r:.200}"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_machine_specific_output(path: Path) -> None:
     text = json.dumps([c.get("outputs", []) for c in _load(path)["cells"]])
     match = MACHINE_PATH.search(text)
-    assert match is None, f"{path.name} shows a machine path in an output: …{text[max(0, match.start() - 60):match.end() + 60]}…"
+    assert match is None, (
+        f"{path.name} shows a machine path in an output: …{text[max(0, match.start() - 60) : match.end() + 60]}…"
+    )
     for name in {socket.gethostname(), getpass.getuser()} - {"root", "localhost", ""}:
         if len(name) >= 4:  # shorter names occur in ordinary text
             assert name not in text, f"{path.name} shows this machine's host or user name {name!r} in an output"

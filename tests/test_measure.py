@@ -56,7 +56,13 @@ def test_bytes_follow_trainable_parameters(model: CourseCNN, batch) -> None:
     assert gradient_bytes(model) == 0
     training_step(model, optimizer, *batch)()
     assert gradient_bytes(model) == trainable
-    assert optimizer_state_bytes(optimizer) == 2 * trainable, "Adam keeps two moments per trainable weight"
+    n_tensors = len(trainable_parameters(model))  # the head's weight and bias
+    assert optimizer_state_bytes(optimizer) == 2 * trainable + 4 * n_tensors, (
+        "Adam keeps two moments per trainable weight and one float32 step counter per trainable tensor"
+    )
+    sgd = torch.optim.SGD(trainable_parameters(model), lr=0.1, momentum=0.9)
+    training_step(model, sgd, *batch)()
+    assert optimizer_state_bytes(sgd) == trainable, "SGD with momentum keeps one buffer per weight, no step counter"
 
 
 def test_saved_activations_shrink_when_the_backbone_is_frozen(batch) -> None:
@@ -74,3 +80,18 @@ def test_paired_ratios_pair_rounds() -> None:
     assert paired_ratios(timings, "base") == {"base": 1.0, "fast": 0.5}
     with pytest.raises(KeyError, match="Baseline 'x'"):
         paired_ratios(timings, "x")
+
+
+def test_training_step_is_the_shared_train_step(batch) -> None:
+    from course_utils.training import train_step
+
+    torch.manual_seed(0)
+    a, b = CourseCNN(), CourseCNN()
+    b.load_state_dict(a.state_dict())
+    a.eval()  # no dropout: both runs see the same forward
+    b.eval()
+    step = training_step(a, torch.optim.SGD(a.parameters(), lr=0.1), *batch)
+    reference = torch.optim.SGD(b.parameters(), lr=0.1)
+    for _ in range(2):
+        assert step() == train_step(b, reference, *batch)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

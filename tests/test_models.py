@@ -7,7 +7,7 @@ import torch
 
 from course_utils import data, paths
 from course_utils.data import SOURCE_CLASSES, make_task
-from course_utils.models import BLOCK_NAMES, CHECKPOINT_FILE, CourseCNN, load_pretrained, new_head
+from course_utils.models import BACKBONE_BLOCKS, BLOCK_NAMES, CHECKPOINT_FILE, CourseCNN, load_pretrained, new_head
 from course_utils.training import evaluate
 
 
@@ -81,3 +81,17 @@ def test_missing_checksum_entry(data_copy) -> None:
     (data_copy / "SHA256SUMS").write_text("")
     with pytest.raises(KeyError, match="no entry"):
         load_pretrained()
+
+
+def test_data_dir_outside_a_checkout_asks_for_the_variable(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert (paths.data_dir() / "SHA256SUMS").exists()  # this checkout's data/
+    monkeypatch.setattr(paths, "_CHECKOUT_DATA", tmp_path / "site-packages" / "data")
+    with pytest.raises(FileNotFoundError, match="Set COURSE_DATA_DIR"):
+        paths.data_dir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert paths.data_dir() == tmp_path
+
+
+def test_backbone_blocks_are_every_block_but_the_head(model: CourseCNN) -> None:
+    assert BACKBONE_BLOCKS == tuple(name for name, _ in model.named_children() if name != "head")

@@ -5,8 +5,8 @@ import shutil
 import torch
 
 from course_utils import data, paths
-from tools import pretrain
 from course_utils.models import CHECKPOINT_FILE, load_pretrained
+from tools import pretrain
 
 
 def test_pretraining_is_deterministic() -> None:

@@ -4,9 +4,19 @@ import pytest
 import torch
 
 from course_utils.data import TARGET_CLASSES, make_task
-from course_utils.freezing import NothingTrainableError, freeze, snapshot, changed_since
+from course_utils.freezing import NothingTrainableError, changed_since, freeze, snapshot
 from course_utils.models import CourseCNN, new_head
-from course_utils.training import eval_mode, evaluate, get_device, make_optimizer, predict, seed_everything, train
+from course_utils.training import (
+    eval_mode,
+    evaluate,
+    get_device,
+    make_optimizer,
+    predict,
+    seed_everything,
+    train,
+    train_mode,
+    train_step,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +84,7 @@ def test_bn_drifts_when_asked(pretrained, task) -> None:
 def test_history_without_eval_explains(task) -> None:
     history = train(CourseCNN(5), task.x_train[:8], task.y_train[:8], epochs=1)
     with pytest.raises(ValueError, match="pass x_test"):
-        history.final_acc
+        _ = history.final_acc
 
 
 def test_mismatched_lengths_are_refused(task) -> None:
@@ -113,3 +123,50 @@ def test_predict_batches_and_keeps_mode(model, task) -> None:
     model.train()
     out = predict(model, task.x_test, batch_size=7)
     assert out.shape == (len(task.x_test), 5) and model.training
+
+
+def test_train_step_is_one_plain_optimizer_step(batch) -> None:
+    x, y = batch
+    torch.manual_seed(0)
+    by_hand, by_helper = CourseCNN(5), CourseCNN(5)
+    by_helper.load_state_dict(by_hand.state_dict())
+    freeze(by_hand, "block1")
+    freeze(by_helper, "block1")
+    opt_hand = torch.optim.SGD([p for p in by_hand.parameters() if p.requires_grad], lr=0.1)
+    opt_helper = torch.optim.SGD([p for p in by_helper.parameters() if p.requires_grad], lr=0.1)
+    torch.manual_seed(1)
+    loss = torch.nn.functional.cross_entropy(by_hand(x), y)
+    opt_hand.zero_grad()
+    loss.backward()
+    opt_hand.step()
+    torch.manual_seed(1)  # the same dropout mask
+    assert train_step(by_helper, opt_helper, x, y) == loss.item()
+    assert all(torch.equal(a, b) for a, b in zip(by_hand.state_dict().values(), by_helper.state_dict().values()))
+    assert all(p.grad is None for p in by_helper.block1.parameters())
+    assert by_helper.head[-1].weight.grad is not None
+
+
+def test_train_runs_every_step_through_train_step(monkeypatch, task) -> None:
+    import course_utils.training as training
+
+    calls = []
+    real = training.train_step
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(training, "train_step", counting)
+    history = train(CourseCNN(5), task.x_train, task.y_train, epochs=1, batch_size=16)
+    assert len(calls) == len(history.loss) == 4  # 50 images in batches of 16
+
+
+def test_train_mode_keeps_frozen_bn_in_eval_and_restores(model) -> None:
+    freeze(model, "block1")
+    model.eval()
+    with train_mode(model):
+        assert model.training and model.block2[1].training
+        assert not model.block1[1].training, "a frozen BatchNorm stays in eval mode"
+    assert not any(m.training for m in model.modules())
+    with train_mode(model, frozen_bn_eval=False):
+        assert model.block1[1].training

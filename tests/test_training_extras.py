@@ -1,4 +1,5 @@
 """extract_features (cache of a frozen prefix), recalibrate_bn and plot_heatmap."""
+
 from __future__ import annotations
 
 import matplotlib

@@ -14,6 +14,7 @@ report with a partial one. Notebooks are executed in a fresh kernel but not rewr
 Speed claims are ratios of interleaved medians (`measure.time_calls`), so background load
 hits both candidates alike.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,8 @@ TARGETS: dict[str, Target] = {
     "cached_epoch": Target("cached-feature head epoch vs running the frozen backbone every epoch (speed-up)", 4.0),
     "transfer_gap": Target(
         "frozen transfer minus scratch test accuracy, mean paired difference at 1 and 3 labels/class (the smaller)",
-        5.0, " points",
+        5.0,
+        " points",
     ),
 }
 
@@ -164,8 +166,13 @@ def resnet18_step_time_ratio(image_size: int = 64, batch_size: int = 16, repeats
 
 # ---- feature caching -------------------------------------------------------------------
 def head_epoch(
-    head: nn.Module, inputs: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
-    batch_size: int, backbone: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
+    head: nn.Module,
+    inputs: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    backbone: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    seed: int = 0,
 ) -> None:
     """One epoch of head training; the frozen ``backbone`` (if given) runs on every batch."""
     head.train()
@@ -177,8 +184,12 @@ def head_epoch(
 
 
 def cached_epoch_speedup(
-    backbone: Callable[[torch.Tensor], torch.Tensor], head: nn.Module, x: torch.Tensor, y: torch.Tensor,
-    batch_size: int = 250, repeats: int = 3,
+    backbone: Callable[[torch.Tensor], torch.Tensor],
+    head: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 250,
+    repeats: int = 3,
 ) -> float:
     """Epoch time running the frozen backbone every batch / epoch time on cached features.
 
@@ -379,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-notebooks", action="store_true", help="measure the headline ratios only (prints them)")
     parser.add_argument(
-        "--output", type=Path, default=None,
+        "--output",
+        type=Path,
+        default=None,
         help=f"where to write the report (default: {REPORT} for a full run, nowhere with --no-notebooks)",
     )
     parser.add_argument("--keep-docs", action="store_true", help="do not refresh the timings in README/INSTRUCTOR")

@@ -6,6 +6,7 @@
 Deterministic on a given machine and PyTorch version (fixed seed, single thread). Different
 CPUs may round differently, so the bytes can differ elsewhere; the accuracy does not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,14 @@ def pretrain(epochs: int = EPOCHS, k_per_class: int | None = None, seed: int = S
         optimizer = torch.optim.Adam(model.parameters(), lr=LR)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         train(
-            model, task.x_train, task.y_train, epochs=epochs, batch_size=BATCH_SIZE, seed=seed,
-            optimizer=optimizer, on_epoch_end=lambda *_: schedule.step(),
+            model,
+            task.x_train,
+            task.y_train,
+            epochs=epochs,
+            batch_size=BATCH_SIZE,
+            seed=seed,
+            optimizer=optimizer,
+            on_epoch_end=lambda *_: schedule.step(),
         )
         model.eval()
         return model, evaluate(model, task.x_test, task.y_test)

@@ -3,6 +3,7 @@
 Headless use (tests, scripts): set ``.frozen.value``, ``.lr.value`` or ``.target.value`` and read
 ``.result``; every change re-runs the fine-tune synchronously.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,10 +16,12 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..data import TARGET_CLASSES, make_task
-from ..freezing import freeze_to, snapshot, weight_change_by_block
-from ..models import CourseCNN, load_pretrained, new_head
+from ..data import TARGET_CLASSES, Task, make_task
+from ..freezing import freeze_to, snapshot, trainable_summary, weight_change_by_block
+from ..models import BLOCK_NAMES, CourseCNN, load_pretrained, new_head
+from ..plots import STATE_COLORS, state_bars
 from ..training import evaluate, extract_features, train
+from ._base import CourseWidget
 
 TARGETS = {"near": ("near: digits 5-9", None), "far": ("far: pixel-permuted 5-9", "permute")}
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
@@ -35,17 +38,21 @@ class RunResult:
     trainable_params: int
     total_params: int
     losses: tuple[float, ...]
-    weight_change: dict
+    weight_change: dict[str, float]
     seconds: float
 
 
-class FineTuneExplorer:
+class FineTuneExplorer(CourseWidget):
     """Slider (frozen blocks 0-3), learning-rate dropdown and target toggle over a short fine-tune.
 
     Each run: the pretrained CNN gets a new 5-class head, ``freeze_to(model, frozen)``, and the
     trainable blocks are trained for ``steps`` full-batch Adam steps on ``k_per_class`` labels per
     class. The frozen prefix's outputs are cached, so a run takes about a second on a CPU.
     """
+
+    def plain_text(self) -> str:
+        """What a viewer that cannot run widgets shows."""
+        return "Fine-tune explorer: run the cell to use it."
 
     def __init__(
         self,
@@ -63,14 +70,24 @@ class FineTuneExplorer:
             raise ValueError(f"lr must be one of {LEARNING_RATES}, got {lr}.")
         self.pretrained = copy.deepcopy(pretrained or load_pretrained()).eval()  # the caller's model is left alone
         self.steps, self.k_per_class, self.seed = steps, k_per_class, seed
-        self._tasks: dict[str, object] = {}
+        self._tasks: dict[str, Task] = {}
         self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self.history: list[RunResult] = []
         self.result: RunResult | None = None
-        self.frozen = widgets.IntSlider(value=frozen, min=0, max=3, description="frozen blocks",
-                                        style={"description_width": "initial"}, continuous_update=False)
-        self.lr = widgets.Dropdown(options=[(f"{v:g}", v) for v in LEARNING_RATES], value=lr, description="learning rate",
-                                   style={"description_width": "initial"})
+        self.frozen = widgets.IntSlider(
+            value=frozen,
+            min=0,
+            max=len(BLOCK_NAMES) - 1,
+            description="frozen blocks",
+            style={"description_width": "initial"},
+            continuous_update=False,
+        )
+        self.lr = widgets.Dropdown(
+            options=[(f"{v:g}", v) for v in LEARNING_RATES],
+            value=lr,
+            description="learning rate",
+            style={"description_width": "initial"},
+        )
         self.target = widgets.ToggleButtons(options=[(label, key) for key, (label, _) in TARGETS.items()], value=target)
         self.image = widgets.Image(format="png", layout={"width": "640px"})
         self.readout = widgets.HTML()
@@ -80,10 +97,11 @@ class FineTuneExplorer:
         self.update()
 
     # ------------------------------------------------------------------ data
-    def _task(self, target: str):
+    def _task(self, target: str) -> Task:
         if target not in self._tasks:
-            self._tasks[target] = make_task(TARGET_CLASSES, k_per_class=self.k_per_class, seed=self.seed,
-                                            shift=TARGETS[target][1])
+            self._tasks[target] = make_task(
+                TARGET_CLASSES, k_per_class=self.k_per_class, seed=self.seed, shift=TARGETS[target][1]
+            )
         return self._tasks[target]
 
     def _prefix_outputs(self, model: nn.Module, target: str, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,8 +109,10 @@ class FineTuneExplorer:
         key = (target, depth)
         if key not in self._cache:
             task = self._task(target)
-            self._cache[key] = (extract_features(model, task.x_train, n_blocks=depth),
-                                extract_features(model, task.x_test, n_blocks=depth))
+            self._cache[key] = (
+                extract_features(model, task.x_train, n_blocks=depth),
+                extract_features(model, task.x_test, n_blocks=depth),
+            )
         return self._cache[key]
 
     # ------------------------------------------------------------------ running
@@ -108,14 +128,27 @@ class FineTuneExplorer:
         before = snapshot(model)
         x_train, x_test = self._prefix_outputs(model, target, depth)
         trainable_part = nn.Sequential(*list(model.children())[depth:])
-        history = train(trainable_part, x_train, task.y_train, epochs=1, lr=lr, batch_size=len(x_train),
-                        min_steps=self.steps, seed=self.seed)
+        history = train(
+            trainable_part,
+            x_train,
+            task.y_train,
+            epochs=1,
+            lr=lr,
+            batch_size=len(x_train),
+            min_steps=self.steps,
+            seed=self.seed,
+        )
         acc = 100 * evaluate(trainable_part, x_test, task.y_test)
+        summary = trainable_summary(model)
         result = RunResult(
-            frozen_blocks=depth, lr=lr, target=target, test_acc=acc,
-            trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-            total_params=sum(p.numel() for p in model.parameters()),
-            losses=tuple(history.loss), weight_change=weight_change_by_block(model, before),
+            frozen_blocks=depth,
+            lr=lr,
+            target=target,
+            test_acc=acc,
+            trainable_params=summary.trainable,
+            total_params=summary.total,
+            losses=tuple(history.loss),
+            weight_change=weight_change_by_block(model, before),
             seconds=time.perf_counter() - start,
         )
         self.result = result
@@ -129,23 +162,22 @@ class FineTuneExplorer:
         self.readout.value = self._describe(result)
         return result
 
-    def _on_change(self, _change: dict) -> None:
+    def _on_change(self, _change: dict[str, object]) -> None:
         self.update()
 
     # ------------------------------------------------------------------ display
     def _render(self, r: RunResult) -> bytes:
         fig = Figure(figsize=(8, 2.8))  # no pyplot: nothing leaks into the notebook's figures
         ax_loss, ax_change = fig.subplots(1, 2)
-        ax_loss.plot(range(1, len(r.losses) + 1), r.losses, color="#d62728")
+        ax_loss.plot(range(1, len(r.losses) + 1), r.losses, color=STATE_COLORS["trainable"])
         ax_loss.set_xlabel("optimizer step")
         ax_loss.set_ylabel("training loss (cross-entropy)")
         ax_loss.set_title(f"test accuracy {r.test_acc:.1f}%")
         ax_loss.grid(alpha=0.3)
-        names = list(r.weight_change)
-        ax_change.bar(names, [r.weight_change[n] for n in names],
-                      color=["#1f77b4" if i < r.frozen_blocks else "#d62728" for i in range(len(names))])
+        state_bars(ax_change, r.weight_change, list(r.weight_change)[: r.frozen_blocks], legend=True)
+        ax_change.margins(y=0.15)
         ax_change.set_ylabel("relative weight change")
-        ax_change.set_title("blue = frozen (exactly 0)")
+        ax_change.set_title("frozen blocks move exactly 0")
         fig.suptitle(f"{r.frozen_blocks} frozen block(s), lr {r.lr:g}, {TARGETS[r.target][0]}")
         fig.tight_layout()
         buffer = io.BytesIO()
@@ -165,9 +197,9 @@ class FineTuneExplorer:
             f"<table style='font-size:small'>{rows}</table>"
         )
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
     def __repr__(self) -> str:
-        r = self.result
-        return f"FineTuneExplorer(frozen={self.frozen.value}, lr={self.lr.value:g}, target={self.target.value!r}, acc={r.test_acc:.1f}%)"
+        acc = "not run" if self.result is None else f"{self.result.test_acc:.1f}%"
+        return (
+            f"FineTuneExplorer(frozen={self.frozen.value}, lr={self.lr.value:g}, "
+            f"target={self.target.value!r}, acc={acc})"
+        )

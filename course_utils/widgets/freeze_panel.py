@@ -3,10 +3,12 @@
 Everything is an ipywidget, so it works headless in tests: set a checkbox's ``.value``,
 call ``train_button.click()``, then read ``last_changes``, ``losses`` or the labels.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as widgets
 import torch
@@ -14,17 +16,26 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..freezing import set_bn_eval, snapshot, weight_change_by_block
+from ..freezing import (
+    NothingTrainableError,
+    block_names,
+    freeze,
+    snapshot,
+    trainable_summary,
+    unfreeze,
+    weight_change_by_block,
+)
+from ..plots import GUIDE_COLOR, STATE_COLORS, state_bars
+from ..training import evaluate, make_optimizer, train_mode, train_step
+from ._base import CourseWidget
 
-FROZEN_COLOR = "#b0b0b0"
-TRAINABLE_COLOR = "#1f77b4"
 ALL_FROZEN_MESSAGE = "Everything is frozen — unfreeze at least one block to train."
 
 
-class FreezePanel:
+class FreezePanel(CourseWidget):
     """Freeze/unfreeze the top-level blocks of a model with checkboxes and train it live.
 
-    One checkbox per block (ticked = frozen) flips ``requires_grad`` of that block the
+    One checkbox per block (ticked = frozen) calls ``freeze``/``unfreeze`` on that block the
     moment it is toggled. "Train" runs ``steps_per_click`` steps of plain SGD (no momentum,
     no weight decay, rebuilt from the trainable parameters on every click, so a frozen
     block cannot move), with frozen BatchNorm layers kept in eval mode (notebook 07 shows
@@ -35,6 +46,10 @@ class FreezePanel:
     >>> panel.last_changes["block1"]
     0.0
     """
+
+    def plain_text(self) -> str:
+        """What a viewer that cannot run widgets shows."""
+        return "Freeze panel: run the cell to use it."
 
     def __init__(
         self,
@@ -57,9 +72,7 @@ class FreezePanel:
         self.device = next(model.parameters()).device
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.x_test, self.y_test = x_test, y_test
-        self.blocks: dict[str, nn.Module] = {
-            name: child for name, child in model.named_children() if any(True for _ in child.parameters())
-        }
+        self.blocks: dict[str, nn.Module] = {name: model.get_submodule(name) for name in block_names(model)}
         self._generator = torch.Generator().manual_seed(seed)
         self._initial = snapshot(model)
         self._busy = False
@@ -69,9 +82,10 @@ class FreezePanel:
         self.test_accuracy: float | None = None
 
         self.checkboxes: dict[str, widgets.Checkbox] = {}
-        for name, block in self.blocks.items():
+        frozen_now = self.frozen_blocks()
+        for name in self.blocks:
             box = widgets.Checkbox(
-                value=not any(p.requires_grad for p in block.parameters()),
+                value=name in frozen_now,
                 description=name,
                 indent=False,
                 layout={"width": "max-content", "margin": "0 16px 0 0"},
@@ -116,19 +130,18 @@ class FreezePanel:
     # ---- state -------------------------------------------------------------------------
     def frozen_blocks(self) -> list[str]:
         """Names of the blocks whose parameters are all frozen right now."""
-        return [n for n, b in self.blocks.items() if not any(p.requires_grad for p in b.parameters())]
+        return [name for name in trainable_summary(self.model).frozen_blocks if name in self.blocks]
 
     def trainable_counts(self) -> tuple[int, int]:
         """(trainable, total) parameter counts of the whole model."""
-        params = list(self.model.parameters())
-        return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+        summary = trainable_summary(self.model)
+        return summary.trainable, summary.total
 
     # ---- handlers ----------------------------------------------------------------------
-    def _toggle_handler(self, name: str) -> Callable[[dict], None]:
-        def handler(change: dict) -> None:
+    def _toggle_handler(self, name: str) -> Callable[[dict[str, Any]], None]:
+        def handler(change: dict[str, Any]) -> None:
             frozen = bool(change["new"])
-            for param in self.blocks[name].parameters():
-                param.requires_grad_(not frozen)
+            (freeze if frozen else unfreeze)(self.model, name)
             self._update_trainable_label()
             self._update_changes_label()
             self.message.value = f"{name} is now {'frozen' if frozen else 'trainable'}."
@@ -138,18 +151,19 @@ class FreezePanel:
     def _on_train(self, _button: widgets.Button | None = None) -> None:
         if self._busy:  # a click that arrives while training runs is ignored
             return
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
+        try:  # plain SGD, no momentum: nothing frozen can move
+            optimizer = make_optimizer(self.model, "sgd", lr=self.lr)
+        except NothingTrainableError:
             self.message.value = f"<b>{ALL_FROZEN_MESSAGE}</b>"
             return
         self._busy = True
         self.train_button.disabled = True
         self.message.value = f"Training {self.steps_per_click} steps…"
         try:
-            self._train(params)
+            self._train(optimizer)
             self.last_changes = weight_change_by_block(self.model, self._initial)
             if self.x_test is not None and self.y_test is not None:
-                self.test_accuracy = self._accuracy(self.x_test, self.y_test)
+                self.test_accuracy = evaluate(self.model, self.x_test, self.y_test)
             self._render()  # the picture first, so every text read-out below already matches it
             self._update_changes_label()
             acc = "" if self.test_accuracy is None else f", test accuracy {self.test_accuracy:.0%}"
@@ -176,35 +190,14 @@ class FreezePanel:
         self.message.value = "Weights restored to where the panel started; history cleared."
 
     # ---- training ----------------------------------------------------------------------
-    def _train(self, params: list[nn.Parameter]) -> None:
-        modes = {m: m.training for m in self.model.modules()}
-        optimizer = torch.optim.SGD(params, lr=self.lr)  # no momentum: nothing frozen can move
-        loss_fn = nn.CrossEntropyLoss()
-        self.model.train()
-        set_bn_eval(self.model)  # frozen BatchNorm keeps its running statistics
-        try:
+    def _train(self, optimizer: torch.optim.Optimizer) -> None:
+        """``steps_per_click`` steps on random batches; frozen BatchNorm keeps its running statistics."""
+        with train_mode(self.model):
             for _ in range(self.steps_per_click):
                 idx = torch.randint(len(self.x), (min(self.batch_size, len(self.x)),), generator=self._generator)
-                loss = loss_fn(self.model(self.x[idx]), self.y[idx.to(self.device)])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                self.losses.append(loss.item())
-        finally:
-            for module, mode in modes.items():
-                module.train(mode)
+                idx = idx.to(self.device)
+                self.losses.append(train_step(self.model, optimizer, self.x[idx], self.y[idx]))
         self.click_ends.append(len(self.losses))
-
-    @torch.no_grad()
-    def _accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        modes = {m: m.training for m in self.model.modules()}
-        self.model.eval()
-        try:
-            pred = self.model(x.to(self.device)).argmax(1).cpu()
-        finally:
-            for module, mode in modes.items():
-                module.train(mode)
-        return (pred == y.cpu()).float().mean().item()
 
     # ---- read-outs ---------------------------------------------------------------------
     def _update_trainable_label(self) -> None:
@@ -223,29 +216,23 @@ class FreezePanel:
         return " · ".join(parts)
 
     def _update_changes_label(self) -> None:
-        self.changes_label.value = (
-            "<b>Weight change since reset</b> (‖w − w₀‖ / ‖w₀‖): " + self.changes_text()
-        )
+        self.changes_label.value = "<b>Weight change since reset</b> (‖w − w₀‖ / ‖w₀‖): " + self.changes_text()
 
     def _render(self) -> None:
         """Draw the per-block change bars and the loss curve to PNG (Agg, no display needed)."""
         fig = Figure(figsize=(8, 2.8), dpi=80)
         FigureCanvasAgg(fig)
         bars_ax, loss_ax = fig.subplots(1, 2)
-        frozen = set(self.frozen_blocks())
-        names = list(self.blocks)
-        heights = [self.last_changes.get(n, 0.0) for n in names]
-        colors = [FROZEN_COLOR if n in frozen else TRAINABLE_COLOR for n in names]
-        bars = bars_ax.bar(names, heights, color=colors)
-        bars_ax.bar_label(bars, labels=["0" if h == 0 else f"{h:.3g}" for h in heights], fontsize=8)
+        changes = {name: self.last_changes.get(name, 0.0) for name in self.blocks}
+        state_bars(bars_ax, changes, self.frozen_blocks(), legend=True)
         bars_ax.set_yscale("symlog", linthresh=1e-3)  # a new head moves ~100x more than a block
-        bars_ax.set_ylim(0, max([1.0, *heights]) * 3)
+        bars_ax.set_ylim(0, max([1.0, *changes.values()]) * 3)
         bars_ax.set_ylabel("relative weight change\n(symlog scale)")
-        bars_ax.set_title("What moved since reset (grey = frozen now)", fontsize=10)
+        bars_ax.set_title("What moved since reset", fontsize=10)
         if self.losses:
-            loss_ax.plot(range(1, len(self.losses) + 1), self.losses, color=TRAINABLE_COLOR, lw=1)
+            loss_ax.plot(range(1, len(self.losses) + 1), self.losses, color=STATE_COLORS["trainable"], lw=1)
             for end in self.click_ends[:-1]:
-                loss_ax.axvline(end + 0.5, color=FROZEN_COLOR, lw=0.8, ls="--")
+                loss_ax.axvline(end + 0.5, color=GUIDE_COLOR, lw=0.8, ls="--")
         else:
             loss_ax.text(0.5, 0.5, "click Train to start", ha="center", va="center", transform=loss_ax.transAxes)
         loss_ax.set_xlabel("training step")
@@ -255,9 +242,6 @@ class FreezePanel:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         self.plot.value = buffer.getvalue()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         trainable, total = self.trainable_counts()
