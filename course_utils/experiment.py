@@ -427,3 +427,14 @@ def transfer_arms() -> list[Arm]:
         ),
         Arm("full"),  # pretrained backbone + new head, all trained
     ]
+
+
+# --- The course's shifted-target comparison: notebooks 06 and 07 print the same numbers -----------
+
+SHIFT_BUDGET = Budget(steps=24, batch_size=50, lr_grid=(1e-3, 3e-3, 1e-2))
+SHIFT_SEEDS: tuple[int, ...] = (0, 1, 2)
+
+
+def inverted_digits(seed: int) -> Task:
+    """Digits 5-9 inverted (black on white): 100 labelled images per class (``seed`` picks them)."""
+    return make_task(TARGET_CLASSES, k_per_class=100, seed=seed, shift="invert", val_per_class=VAL_PER_CLASS)

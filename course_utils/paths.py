@@ -8,8 +8,6 @@ from pathlib import Path
 
 DATA_DIR_VARIABLE = "COURSE_DATA_DIR"
 _CHECKOUT_DATA = Path(__file__).resolve().parents[1] / "data"  # data/ beside the package in a checkout
-# Deprecated: maintainers' commands use tools.REPO_ROOT; kept until every tool has switched.
-REPO_ROOT = _CHECKOUT_DATA.parent
 
 
 def data_dir() -> Path:

@@ -64,6 +64,15 @@ def is_function(answer: object, signature: str) -> Callable[[Feedback], object]:
     return test
 
 
+def is_names(answer: object, hint: str) -> Callable[[Feedback], object]:
+    """A test that ``answer`` is a collection of names (see ``as_names``); ``hint`` may say ``{got}``."""
+
+    def test(fb: Feedback) -> None:
+        fb.require(as_names(answer) is not None, "A collection of names.", hint.format(got=describe(answer)))
+
+    return test
+
+
 def call(fb: Feedback, function: Any, *args: Any, setup: str = "") -> Any:
     """Call the learner's ``function``; an exception becomes a failed check that names the set-up."""
     try:

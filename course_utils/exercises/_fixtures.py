@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..models import BLOCK_NAMES, CourseCNN
-from ._feedback import Feedback
+from ._feedback import Feedback, describe
 
 
 def model_and_batch(seed: int = 0) -> tuple[CourseCNN, torch.Tensor, torch.Tensor]:
@@ -31,6 +31,40 @@ def require_module(fb: Feedback, model: Any, what: str = "model") -> None:
         isinstance(model, nn.Module),
         f"`{what}` is a model (an nn.Module).",
         f"`{what}` should be a model (an nn.Module), got {type(model).__name__}.",
+    )
+
+
+def require_optimizer(fb: Feedback, optimizer: Any, success: str, build: str) -> None:
+    """Stop unless ``optimizer`` is a torch.optim optimizer; ``build`` says what to build, the hint adds what it got."""
+    fb.require(isinstance(optimizer, torch.optim.Optimizer), success, f"{build}, got {describe(optimizer)}.")
+
+
+def holds_exactly_trainable(fb: Feedback, optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Add verdicts: no frozen parameter, no foreign parameter, every trainable parameter, once."""
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    names = {id(p): n for n, p in model.named_parameters()}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if not trainable:
+        fb.fail("Nothing in the model is trainable: freeze only part of it.")
+    foreign = [p for p in held if id(p) not in names]
+    fb.add(
+        not foreign,
+        "Every parameter it holds belongs to this model.",
+        f"It holds {len(foreign)} tensor(s) that are not parameters of this model: build it from "
+        "this model's parameters (another model, or a copy, trains something else).",
+    )
+    frozen_held = sorted({names[id(p)] for p in held if id(p) in names and id(p) not in trainable})
+    fb.add(
+        not frozen_held,
+        "It holds no frozen parameter.",
+        f"It holds {len(frozen_held)} frozen parameter(s), e.g. {frozen_held[:1]}: pass only "
+        "[p for p in model.parameters() if p.requires_grad].",
+    )
+    missing = sorted(names[i] for i in trainable - {id(p) for p in held})
+    fb.add(
+        not missing,
+        "It holds every trainable parameter.",
+        f"{len(missing)} trainable parameter(s) are missing, e.g. {missing[:1]}: they would never train.",
     )
 
 

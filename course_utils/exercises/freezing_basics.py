@@ -7,8 +7,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._feedback import Feedback, check, describe
-from ._fixtures import attribute_tricks, frozen_state, require_course_cnn, require_module, require_same_layers
+from ._feedback import Feedback, check
+from ._fixtures import (
+    attribute_tricks,
+    frozen_state,
+    holds_exactly_trainable,
+    require_course_cnn,
+    require_module,
+    require_optimizer,
+    require_same_layers,
+)
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -52,10 +60,8 @@ def check_optimizer_params(optimizer: Any, model: Any, lr: float = 0.01, kind: t
     """Exercise 2: a ``kind`` optimizer (SGD) at ``lr`` that holds exactly the trainable parameters of ``model``."""
 
     def is_optimizer(fb: Feedback) -> None:
-        fb.require(
-            isinstance(optimizer, torch.optim.Optimizer),
-            "An optimizer.",
-            f"Build a torch.optim optimizer (e.g. torch.optim.SGD(..., lr=0.01)), got {describe(optimizer)}.",
+        require_optimizer(
+            fb, optimizer, "An optimizer.", "Build a torch.optim optimizer (e.g. torch.optim.SGD(..., lr=0.01))"
         )
         require_module(fb, model, "opt_model")
 
@@ -72,35 +78,6 @@ def check_optimizer_params(optimizer: Any, model: Any, lr: float = 0.01, kind: t
         holds_exactly_trainable(fb, optimizer, model)
 
     return check("an optimizer over the trainable parameters only", is_optimizer, right_type_and_lr, right_params)
-
-
-def holds_exactly_trainable(fb: Feedback, optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
-    """Add verdicts: no frozen parameter, no foreign parameter, every trainable parameter, once."""
-    held = [p for group in optimizer.param_groups for p in group["params"]]
-    names = {id(p): n for n, p in model.named_parameters()}
-    trainable = {id(p) for p in model.parameters() if p.requires_grad}
-    if not trainable:
-        fb.fail("Nothing in the model is trainable: freeze only part of it.")
-    foreign = [p for p in held if id(p) not in names]
-    fb.add(
-        not foreign,
-        "Every parameter it holds belongs to this model.",
-        f"It holds {len(foreign)} tensor(s) that are not parameters of this model: build it from "
-        "this model's parameters (another model, or a copy, trains something else).",
-    )
-    frozen_held = sorted({names[id(p)] for p in held if id(p) in names and id(p) not in trainable})
-    fb.add(
-        not frozen_held,
-        "It holds no frozen parameter.",
-        f"It holds {len(frozen_held)} frozen parameter(s), e.g. {frozen_held[:1]}: pass only "
-        "[p for p in model.parameters() if p.requires_grad].",
-    )
-    missing = sorted(names[i] for i in trainable - {id(p) for p in held})
-    fb.add(
-        not missing,
-        "It holds every trainable parameter.",
-        f"{len(missing)} trainable parameter(s) are missing, e.g. {missing[:1]}: they would never train.",
-    )
 
 
 def check_resnet_fc_and_bn(model: Any) -> Feedback:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..freezing import changed_since, snapshot
-from ._feedback import Feedback, as_names, call, check, describe, is_function, is_number
+from ._feedback import Feedback, as_names, call, check, describe, is_function, is_names, is_number
 from ._fixtures import model_and_batch
 
 # (learning rate, blocks frozen before the backward pass): several rates, and a set-up where
@@ -128,13 +128,6 @@ def measured_changes_with_lr0() -> set[str]:
 def check_changes_with_lr0(changed: Any) -> Feedback:
     """Exercise 3: which ``state_dict`` entries change in one training step with ``lr=0``?"""
 
-    def is_collection(fb: Feedback) -> None:
-        fb.require(
-            as_names(changed) is not None,
-            "A collection of names.",
-            f"Give a list of state_dict names (strings), or [] if you think nothing changes; got {describe(changed)}.",
-        )
-
     def right(fb: Feedback) -> None:
         expected = measured_changes_with_lr0()
         got = as_names(changed) or set()
@@ -159,4 +152,7 @@ def check_changes_with_lr0(changed: Any) -> Feedback:
             "Not quite: " + "; ".join(hint) + ".",
         )
 
+    is_collection = is_names(
+        changed, "Give a list of state_dict names (strings), or [] if you think nothing changes; got {got}."
+    )
     return check("what changes with lr=0", is_collection, right)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..models import CourseCNN
-from ._feedback import Feedback, as_names, call, check, describe, is_function, is_number
+from ._feedback import Feedback, as_names, call, check, describe, is_function, is_names, is_number
 
 
 def _probe_modules() -> dict[str, nn.Module]:
@@ -61,13 +61,6 @@ def check_count_parameters(count_parameters: Callable[[nn.Module], int]) -> Feed
 def check_not_parameters(not_parameters: Any, model: nn.Module | None = None) -> Feedback:
     """Exercise 2: the ``state_dict`` entries of the course CNN that are not parameters (buffers)."""
 
-    def is_collection(fb: Feedback) -> None:
-        fb.require(
-            as_names(not_parameters) is not None,
-            "A collection of names.",
-            f"Give a list of names (strings), got {describe(not_parameters)}. Start from model.state_dict().keys().",
-        )
-
     def same_names(fb: Feedback) -> None:
         reference = model if isinstance(model, nn.Module) else CourseCNN()
         expected = set(reference.state_dict()) - {n for n, _ in reference.named_parameters()}
@@ -86,6 +79,9 @@ def check_not_parameters(not_parameters: Any, model: nn.Module | None = None) ->
             "Not quite: " + ", ".join(hint) + ". Take the state_dict keys minus the named_parameters names.",
         )
 
+    is_collection = is_names(
+        not_parameters, "Give a list of names (strings), got {got}. Start from model.state_dict().keys()."
+    )
     return check("state_dict entries that are not parameters", is_collection, same_names)
 
 

@@ -9,9 +9,8 @@ import torch
 from torch import nn
 
 from ..models import CourseCNN
-from ._feedback import Feedback, call, check, describe, is_function
-from ._fixtures import require_module
-from .freezing_basics import holds_exactly_trainable
+from ._feedback import Feedback, call, check, is_function
+from ._fixtures import holds_exactly_trainable, require_module, require_optimizer
 
 
 def check_optimizer_for_frozen_backbone(
@@ -20,11 +19,7 @@ def check_optimizer_for_frozen_backbone(
     """Exercise 1: SGD at ``lr`` with ``momentum`` that holds exactly the trainable parameters of ``model``."""
 
     def is_optimizer(fb: Feedback) -> None:
-        fb.require(
-            isinstance(optimizer, torch.optim.Optimizer),
-            "optimizer is a torch.optim optimizer.",
-            f"Build a torch.optim.SGD(...), got {describe(optimizer)}.",
-        )
+        require_optimizer(fb, optimizer, "optimizer is a torch.optim optimizer.", "Build a torch.optim.SGD(...)")
         require_module(fb, model, "ex_model")
 
     def settings(fb: Feedback) -> None:

@@ -7,17 +7,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ._base import CourseWidget
+
 RUN_TO_ANSWER = "(Run this cell in JupyterLab to answer; the answer is revealed only after you commit.)"
 
 
-def with_plain_text(bundle: dict[str, Any] | None, text: str) -> dict[str, Any]:
-    """``bundle`` (a widget's mime bundle) with a readable text/plain instead of ``VBox(children=(HTML(...``."""
-    bundle = dict(bundle or {})
-    bundle["text/plain"] = text
-    return bundle
-
-
-class Quiz:
+class Quiz(CourseWidget):
     """A multiple-choice question whose answer is revealed only after the learner commits.
 
     >>> q = Quiz("Does freezing remove a layer?", ["yes", "no"], answer=1,
@@ -75,9 +70,6 @@ class Quiz:
         proof = f"<br><small>Proof: {self.proof}</small>" if self.proof else ""
         self.feedback.value = f"{verdict} {self.explanation}{proof}"
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return with_plain_text(self.widget._repr_mimebundle_(**kwargs), self.plain_text())
-
     def plain_text(self) -> str:
         """What a viewer that cannot run widgets shows: the question and the options, never the answer."""
         options = "\n".join(f"  {chr(ord('a') + i)}) {option}" for i, option in enumerate(self.options))
@@ -87,7 +79,7 @@ class Quiz:
         return f"Quiz: {self.question} (options: {' / '.join(self.options)})"
 
 
-class NumberQuiz:
+class NumberQuiz(CourseWidget):
     """A prediction question: the learner types a number before the notebook measures it.
 
     >>> q = NumberQuiz("How many times faster?", accept=(2.0, 4.0), explanation="About 3×.", unit="×")
@@ -137,9 +129,6 @@ class NumberQuiz:
         verdict = "✅ In range." if self.correct else f"❌ Outside the range we measure: {span}."
         proof = f"<br><small>Proof: {self.proof}</small>" if self.proof else ""
         self.feedback.value = f"{verdict} {self.explanation}{proof}"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return with_plain_text(self.widget._repr_mimebundle_(**kwargs), self.plain_text())
 
     def plain_text(self) -> str:
         """What a viewer that cannot run widgets shows: the question, never the accepted range."""
