@@ -19,6 +19,7 @@ notebooks with their solutions. The committed notebooks are only read, never cha
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import sys
@@ -29,6 +30,7 @@ import nbformat
 from course_utils.quiz_bank import sealed_bank
 from course_utils.sealed import seal
 from tools import NOTEBOOK_DIR, REPO_ROOT
+from tools.run_notebooks import LocalKernelManager
 
 DEFAULT_FOLDER = REPO_ROOT.parent / "freezing-course-student"
 MARKER = ".course-student-copy"  # lets a rebuild replace an earlier copy, and nothing else
@@ -154,18 +156,7 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 CELL_TIMEOUT_S = 300
 
 
-class LocalKernelManager(KernelManager):
-    """A local kernel over IPC sockets (absolute paths), not TCP ports."""
-
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc"
-
-    @default("ip")
-    def _default_ip(self) -> str:
-        runtime = Path(jupyter_runtime_dir())
-        runtime.mkdir(parents=True, exist_ok=True)
-        return str(runtime / f"kernel-{uuid.uuid4().hex[:8]}-ipc")
+LOCAL_KERNEL_MANAGER
 
 
 def run(path: Path) -> tuple[str, dict]:
@@ -213,6 +204,11 @@ def test_exercises_solved(name: str, executed) -> None:
     not_yet = [report.splitlines()[0] for report in reports if "Not there yet" in report]
     assert not not_yet, f"{name}: not solved yet: " + "; ".join(not_yet)
 '''
+
+
+def student_tests() -> str:
+    """The learners' test file, with the same IPC kernel manager as ``tools.run_notebooks`` (the copy has no tools/)."""
+    return STUDENT_TESTS.replace("LOCAL_KERNEL_MANAGER", inspect.getsource(LocalKernelManager).rstrip())
 
 
 # ---------------------------------------------------------------------------------- notebooks
@@ -361,7 +357,7 @@ def build(out_dir: Path, source_dir: Path = NOTEBOOK_DIR, repo_root: Path = REPO
         if (repo_root / folder).is_dir():
             shutil.copytree(repo_root / folder, out_dir / folder, ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
     (out_dir / "tests").mkdir()
-    (out_dir / "tests" / "test_my_exercises.py").write_text(STUDENT_TESTS)
+    (out_dir / "tests" / "test_my_exercises.py").write_text(student_tests())
     (out_dir / "requirements.txt").write_text(student_requirements((repo_root / "requirements.txt").read_text()))
     (out_dir / "pyproject.toml").write_text(STUDENT_PYPROJECT)
     (out_dir / "Makefile").write_text(STUDENT_MAKEFILE)
