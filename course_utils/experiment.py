@@ -11,6 +11,7 @@ chosen on a validation split, the test split only for the final number, paired s
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from .data import TARGET_CLASSES, Task, make_task
 from .freezing import freeze
 from .models import CourseCNN, pretrained_with_new_head
+from .parallel import random_state_kept, run_jobs
 from .training import (
     extract_features,
     make_optimizer,
@@ -345,10 +347,18 @@ def compare(
     budget: Budget,
     seeds: Iterable[int],
     progress: bool = False,
+    workers: int | None = None,
 ) -> Comparison:
     """Train every arm on every seed's task, once per lr in ``budget.lr_grid``, for exactly
     ``budget.steps`` steps; keep the lr with the best validation accuracy (ties: the first in the
     grid) and report that run's test accuracy. The test split is evaluated for the chosen run only.
+
+    Each (arm, seed) pair is an independent job that seeds itself, so the jobs can run in
+    ``workers`` processes at once (default: ``default_workers()``, one per free CPU core, each
+    on one thread) with exactly the results of running them one by one. Worker processes start
+    as copies of this one (``fork``), so the arms' functions need not be importable; what an arm
+    changes outside its model does not come back: use ``workers=1`` for such an arm. The caller's
+    random state is the same after ``compare`` as before.
     """
     arms, seeds = list(arms), list(seeds)
     if not arms or not all(isinstance(a, Arm) for a in arms):
@@ -361,26 +371,33 @@ def compare(
     if not isinstance(budget, Budget):
         raise TypeError(f"budget must be a Budget, got {type(budget).__name__}.")
     grids = {arm.name: arm.grid(budget) for arm in arms}
-    runs = []
-    bar = tqdm(total=len(seeds) * sum(map(len, grids.values())), desc="runs", disable=not progress, leave=False)
-    for seed in seeds:
-        task = _check_task(task_for_seed(seed), seed)
-        y_val = task.y_val
-        assert y_val is not None  # _check_task made sure
-        for arm in arms:
-            seed_everything(seed)
-            start = arm.fresh_model(task)
-            x_train, x_val, x_test = _inputs(arm, start, task)
-            trials = []
-            for lr in grids[arm.name]:
-                model, part = _fit(arm, start, x_train, task.y_train, budget, lr, seed)
-                trials.append((accuracy(part, x_val, y_val), lr, model, part))
-                bar.update()
-            val_acc, lr, model, part = max(trials, key=lambda t: t[0])  # ties: the first in the grid wins
-            test_acc = accuracy(part, x_test, task.y_test)  # the test split: chosen run only
-            runs.append(Run(arm.name, seed, lr, val_acc, test_acc, {t[1]: t[0] for t in trials}, budget.steps, model))
-    bar.close()
+    with random_state_kept():
+        tasks = {seed: _check_task(task_for_seed(seed), seed) for seed in seeds}
+        jobs = [
+            functools.partial(_run_arm, arm, tasks[seed], seed, budget, grids[arm.name])
+            for seed in seeds
+            for arm in arms
+        ]
+        bar = tqdm(total=len(seeds) * sum(map(len, grids.values())), desc="runs", disable=not progress, leave=False)
+        runs = run_jobs(jobs, workers, on_done=lambda run: bar.update(len(grids[run.arm])))
+        bar.close()
     return Comparison(tuple(runs), budget)
+
+
+def _run_arm(arm: Arm, task: Task, seed: int, budget: Budget, grid: tuple[float, ...]) -> Run:
+    """One job of ``compare``: ``arm`` on ``task`` at every lr of ``grid``; the run chosen on validation."""
+    y_val = task.y_val
+    assert y_val is not None  # _check_task made sure
+    seed_everything(seed)
+    start = arm.fresh_model(task)
+    x_train, x_val, x_test = _inputs(arm, start, task)
+    trials = []
+    for lr in grid:
+        model, part = _fit(arm, start, x_train, task.y_train, budget, lr, seed)
+        trials.append((accuracy(part, x_val, y_val), lr, model, part))
+    val_acc, lr, model, part = max(trials, key=lambda t: t[0])  # ties: the first in the grid wins
+    test_acc = accuracy(part, x_test, task.y_test)  # the test split: chosen run only
+    return Run(arm.name, seed, lr, val_acc, test_acc, {t[1]: t[0] for t in trials}, budget.steps, model)
 
 
 def merge(*comparisons: Comparison) -> Comparison:

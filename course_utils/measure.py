@@ -39,13 +39,15 @@ def time_calls(
     """Time several functions, interleaved round by round, after ``warmup`` untimed rounds.
 
     Interleaving makes the ratios robust: a burst of background load hits every candidate
-    in the same round instead of one candidate only.
+    in the same round instead of one candidate only. The order is reversed every other round,
+    so no candidate always runs first (cold caches) or always right after the same neighbour.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}.")
     samples: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns.items())
     for round_ in range(warmup + repeats):
-        for name, fn in fns.items():
+        for name, fn in order if round_ % 2 == 0 else reversed(order):
             _sync(device)
             start = time.perf_counter()
             fn()

@@ -162,7 +162,8 @@ def train(
     torch.manual_seed(seed)  # dropout masks
     history = History()
     start = time.perf_counter()
-    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+    # No tqdm object at all without a bar: compare() runs train() in forked workers, which must not touch tqdm's lock.
+    for epoch in tqdm(range(epochs), desc="epochs", leave=False) if progress else range(epochs):
         _set_train_mode(model, frozen_bn_eval)
         for xb, yb in batches(x_train, y_train, batch_size, generator):
             if steps is not None and len(history.loss) == steps:

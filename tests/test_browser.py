@@ -178,6 +178,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # ignore the user's own config
         "JUPYTER_RUNTIME_DIR": str(runtime),
         "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),  # the notebook-signing key goes here
+        "COURSE_WORKERS": "1",  # AT_ONCE notebooks already share the cores: compare() runs in each kernel alone
     }
     log = tmp_path / "jupyterlab.log"
     with open(log, "wb") as log_file:

@@ -63,7 +63,8 @@ def test_every_arm_and_lr_runs_exactly_the_budget_steps() -> None:
     try:  # 30 images in batches of 8: steps do not divide into whole epochs
         budget = Budget(steps=11, batch_size=8, lr_grid=(1e-3, 1e-2, 1e-1))
         arms = [Arm("all", build=mlp), Arm("last layer", build=mlp, setup=lambda m: freeze(m, "0"), cache_blocks=2)]
-        result = compare(arms, lambda seed: blob_task(n_train=30), budget, seeds=[0, 1])
+        # workers=1: the hook counts steps in this process; steps taken in worker processes are not seen here
+        result = compare(arms, lambda seed: blob_task(n_train=30), budget, seeds=[0, 1], workers=1)
     finally:
         handle.remove()
     assert len(steps_per_optimizer) == 2 * 2 * 3, "one optimizer per arm, seed and lr"
@@ -87,6 +88,28 @@ def test_runs_are_deterministic_and_reuse_one_start_for_every_lr() -> None:
     assert [(r.lr, r.val_acc, r.test_acc) for r in a.runs] == [(r.lr, r.val_acc, r.test_acc) for r in b.runs]
     w0, w1 = (a.run("mlp", s).model[0].weight for s in (0, 1))
     assert not torch.equal(w0, w1), "different seeds must start from different initialisations"
+
+
+def test_worker_processes_give_exactly_the_results_of_one_process() -> None:
+    budget = Budget(steps=5, batch_size=10, lr_grid=(1e-2, 1e-1))
+    arms = [Arm("all", build=mlp), Arm("last layer", build=mlp, setup=lambda m: freeze(m, "0"), cache_blocks=2)]
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    one, two = (compare(arms, lambda s: blob_task(), budget, seeds=[0, 1, 2], workers=w) for w in (1, 2))
+    assert torch.equal(torch.random.get_rng_state(), before), "compare must leave the caller's random state alone"
+    assert [(r.arm, r.seed, r.lr, r.val_by_lr, r.test_acc) for r in one.runs] == [
+        (r.arm, r.seed, r.lr, r.val_by_lr, r.test_acc) for r in two.runs
+    ]
+    for a, b in zip(one.runs, two.runs):
+        assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+        assert [p.requires_grad for p in a.model.parameters()] == [p.requires_grad for p in b.model.parameters()]
+
+
+def test_an_error_in_a_worker_reaches_the_caller() -> None:
+    budget = Budget(steps=2, batch_size=10, lr_grid=(1e-2,))
+    bad = Arm("bad", build=mlp, cache_blocks=5)  # more blocks than the model has
+    with pytest.raises(ValueError, match="cache_blocks=5"):
+        compare([Arm("ok", build=mlp), bad], lambda s: blob_task(), budget, seeds=[0, 1], workers=2)
 
 
 def test_cached_prefix_gives_the_same_result_as_training_the_whole_model() -> None:

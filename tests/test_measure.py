@@ -28,6 +28,12 @@ def test_time_calls_orders_and_counts() -> None:
     assert "ms" in str(timings["slow"])
 
 
+def test_time_calls_alternates_the_order_each_round() -> None:
+    calls: list[str] = []
+    time_calls({name: (lambda name=name: calls.append(name)) for name in "abc"}, repeats=3, warmup=1)
+    assert calls == list("abccbaabccba"), "a fixed order gives a candidate the same neighbour every round"
+
+
 def test_time_calls_and_speedups_validate() -> None:
     with pytest.raises(ValueError, match="repeats"):
         time_calls({"a": lambda: None}, repeats=0)

@@ -69,7 +69,7 @@ def submit(course: Path, student: str, make) -> None:
 def graded(tmp_path_factory) -> dict[str, dict[str, list[float]]]:
     """{student: {"assignment/grade cell": [score, max score]}} after the real nbgrader autograde."""
     bin_dir = ensure_instructor_venv()
-    env = nbgrader_env(bin_dir)
+    env = {**nbgrader_env(bin_dir), "COURSE_WORKERS": "1"}  # two autogrades share the cores: no extra workers
     root = tmp_path_factory.mktemp("nbgrader")
     course = root / "course"
     assert write_course(course) == ASSIGNMENTS

@@ -49,6 +49,7 @@ from course_utils.experiment import (
 from course_utils.freezing import freeze
 from course_utils.measure import speedups, time_calls, training_step
 from course_utils.models import BACKBONE_BLOCKS, CourseCNN, load_pretrained, new_head
+from course_utils.parallel import default_workers
 from course_utils.training import seed_everything, train_step
 from tools import REPO_ROOT
 from tools.run_notebooks import execute
@@ -276,7 +277,8 @@ def machine() -> dict[str, str]:
     return {
         "CPU": f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores",
         "software": f"Python {platform.python_version()}, torch {torch.__version__} "
-        f"using {torch.get_num_threads()} thread(s)",
+        f"using {torch.get_num_threads()} thread(s); `compare` in {default_workers()} worker process(es) "
+        "(`COURSE_WORKERS`)",
         "load average (1 min) when written": _load(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
