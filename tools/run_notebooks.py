@@ -8,6 +8,7 @@ notebooks folder, so execution counts go 1..n and relative paths work.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import uuid
@@ -63,14 +64,21 @@ def execute(path: Path, write: bool = True) -> tuple[nbformat.NotebookNode, floa
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__)
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.run_notebooks",
+        description=__doc__.split("\n")[0],
+        epilog="Writes each notebook in place.",
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path, help="the .ipynb files to execute, in this order")
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.notebooks if path.suffix != ".ipynb" or not path.is_file()]
+    if missing:
+        parser.error(f"not a notebook file: {', '.join(missing)} (give paths such as notebooks/01_layers.ipynb)")
     total = 0.0
-    for name in argv:
-        _, seconds = execute(Path(name))
+    for path in args.notebooks:
+        _, seconds = execute(path)
         total += seconds
-        print(f"{name}: {seconds:.1f} s")
+        print(f"{path}: {seconds:.1f} s")
     print(f"total: {total:.1f} s")
     return 0
 
