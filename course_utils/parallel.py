@@ -50,6 +50,13 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
 
 
+def _start_worker() -> None:
+    """In a new worker: print to the process's own stdout/stderr. A notebook kernel's streams are sent by a
+    thread of the parent, which a forked child does not have; writing to them could block the worker."""
+    if sys.__stdout__ is not None and sys.__stderr__ is not None:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
 def _run_job(index: int) -> tuple[int, Any]:
     return index, _jobs[index]()
 
@@ -79,7 +86,7 @@ def run_jobs(
     _jobs = jobs
     ordered: dict[int, Any] = {}
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs)), initializer=_start_worker) as pool:
             for index, result in pool.imap_unordered(_run_job, range(len(jobs))):
                 ordered[index] = result
                 done(result)

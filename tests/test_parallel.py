@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
+import sys
 import threading
 
 import numpy as np
@@ -26,6 +28,18 @@ def test_results_come_back_in_the_jobs_order_from_other_processes() -> None:
     assert sorted(finished) == [n * n for n in range(6)], "on_done once per job"
     assert os.getpid() not in {pid for _, pid in results}, "with 2 workers the jobs run in other processes"
     assert run_jobs(jobs, workers=1)[0][1] == os.getpid(), "workers=1 runs the jobs here"
+
+
+def test_a_worker_prints_to_its_own_streams_not_to_the_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    def streams() -> bool:
+        print("a line from a worker")  # must not block or fail
+        return sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__
+
+    notebook_stream = io.StringIO()  # stands in for a kernel's stream, which a forked child cannot use
+    monkeypatch.setattr(sys, "stdout", notebook_stream)
+    monkeypatch.setattr(sys, "stderr", notebook_stream)
+    assert run_jobs([streams, streams], workers=2) == [True, True]
+    assert notebook_stream.getvalue() == ""
 
 
 def test_a_job_error_is_raised_in_the_caller() -> None:
