@@ -32,6 +32,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from course_utils.data import TARGET_CLASSES, make_task
+from course_utils.freezing import freeze as freeze_layers
+from course_utils.freezing import set_bn_eval, trainable_parameters
+from course_utils.freezing import unfreeze as unfreeze_layers
 from course_utils.models import load_pretrained, new_head
 
 BACKBONE = ("block1", "block2", "block3")
@@ -50,22 +53,14 @@ def build_model() -> nn.Module:
 
 def freeze(model: nn.Module, *names: str) -> None:
     """Freeze whole blocks; their BatchNorm layers go to eval so their statistics stay put too."""
-    for name in names:
-        block = model.get_submodule(name)
-        block.requires_grad_(False)
-        for module in block.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eval()
+    freeze_layers(model, *names)
+    set_bn_eval(model)
 
 
 def unfreeze(model: nn.Module, name: str) -> None:
-    block = model.get_submodule(name)
-    block.requires_grad_(True)
-    block.train()
-
-
-def trainable(model: nn.Module) -> list[nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
+    """Make a block trainable again, BatchNorm statistics included."""
+    unfreeze_layers(model, name)
+    model.get_submodule(name).train()
 
 
 def batches(rank: int, world: int, steps: int):
@@ -110,7 +105,7 @@ def case_freeze_before_wrap() -> dict:
     freeze(model, *BACKBONE)  # 1. freeze ...
     ddp = DDP(model)  # 2. ... then wrap
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    losses = train(ddp, torch.optim.SGD(trainable(model), lr=0.05, momentum=0.9), STEPS)
+    losses = train(ddp, torch.optim.SGD(trainable_parameters(model), lr=0.05, momentum=0.9), STEPS)
     moved = {
         b: any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if n.startswith(b + "."))
         for b in BLOCKS
@@ -121,7 +116,7 @@ def case_freeze_before_wrap() -> dict:
 def case_freeze_after_wrap() -> dict:
     model = build_model()
     ddp = DDP(model)  # wrapped with every parameter trainable
-    optimizer = torch.optim.SGD(trainable(model), lr=0.05)
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=0.05)
     train(ddp, optimizer, 1)
     freeze(model, "block1")  # too late: DDP still expects block1's gradients
     for iteration in range(1, 4):
@@ -136,7 +131,7 @@ def case_unfreeze_after_wrap(rewrap: bool) -> dict:
     model = build_model()
     freeze(model, *BACKBONE)
     ddp = DDP(model)
-    optimizer = torch.optim.SGD(trainable(model), lr=0.05, momentum=0.9)
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=0.05, momentum=0.9)
     train(ddp, optimizer, STEPS)
     before_unfreeze = replica_difference(model)
     unfreeze(model, "block3")  # gradual unfreezing: block3 joins the training ...
@@ -164,14 +159,14 @@ def case_fsdp2() -> dict:
     world = dist.get_world_size()
     reference = build_model()  # unsharded: what one process would hold
     freeze(reference, *BACKBONE)
-    ref_optimizer = torch.optim.Adam(trainable(reference), lr=1e-3)
+    ref_optimizer = torch.optim.Adam(trainable_parameters(reference), lr=1e-3)
     train_plain(reference, ref_optimizer)
 
     model = build_model()
     freeze(model, *BACKBONE)  # frozen and trainable parameters in one fully_shard unit
     fully_shard(model)  # every parameter becomes a DTensor: each rank keeps one shard (dim 0)
     frozen_before = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
-    optimizer = torch.optim.Adam(trainable(model), lr=1e-3)
+    optimizer = torch.optim.Adam(trainable_parameters(model), lr=1e-3)
     losses = train(model, optimizer, STEPS)
     frozen_unchanged = all(
         torch.equal(p.to_local(), frozen_before[n].to_local())
@@ -187,7 +182,7 @@ def case_fsdp2() -> dict:
         "losses": losses,
         "frozen_unchanged": frozen_unchanged,
         "param_type": param_type,
-        "trainable_params": sum(p.numel() for p in trainable(reference)),
+        "trainable_params": sum(p.numel() for p in trainable_parameters(reference)),
         "optimizer_state_bytes_per_rank": per_rank,
         "optimizer_state_bytes_unsharded": adam_moment_bytes(ref_optimizer),
         "head_weight_rows_per_rank": head_rows,
