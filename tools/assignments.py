@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from tools import NOTEBOOK_DIR, REPO_ROOT
-from tools.student import NBVAL_MARKER, solutions_start
+from tools.student import NBVAL_MARKER, clear_cell, solutions_start
 
 DEFAULT_COURSE_DIR = REPO_ROOT / "build" / "nbgrader"
 INSTRUCTOR_VENV = REPO_ROOT / "build" / "instructor-venv"
@@ -250,22 +250,16 @@ def source_notebook(notebook: nbformat.NotebookNode, name: str) -> nbformat.Note
     names: dict[str, str] = {}
     cells = []
     for cell in notebook.cells[:index]:
-        cell.metadata.pop("execution", None)
-        cell.metadata.pop("tags", None)
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-            exercise = by_stub.get(cell.source)
-            cell.source = NBVAL_MARKER.sub("", cell.source)
-            if exercise is not None:
-                where = f"{name}, exercise {exercise.number}"
-                cell.source = source_cell_text(exercise, names, where)
-                _nbgrader(cell, f"ex{exercise.number}_answer", solution=True)
-                cells.append(cell)
-                test = nbformat.v4.new_code_cell(test_cell_text(exercise, name[:2], where))
-                _nbgrader(test, f"ex{exercise.number}_test", solution=False, points=POINTS)
-                cells.append(test)
-                continue
+        exercise = by_stub.get(cell.source) if cell.cell_type == "code" else None
+        clear_cell(cell)
         cells.append(cell)
+        if exercise is not None:
+            where = f"{name}, exercise {exercise.number}"
+            cell.source = source_cell_text(exercise, names, where)
+            _nbgrader(cell, f"ex{exercise.number}_answer", solution=True)
+            test = nbformat.v4.new_code_cell(test_cell_text(exercise, name[:2], where))
+            _nbgrader(test, f"ex{exercise.number}_test", solution=False, points=POINTS)
+            cells.append(test)
     notebook.cells = cells
     notebook.metadata.pop("widgets", None)
     return notebook

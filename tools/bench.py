@@ -46,7 +46,7 @@ from course_utils.experiment import (
     transfer_arms,
     transfer_task,
 )
-from course_utils.freezing import freeze
+from course_utils.freezing import freeze, trainable_parameters
 from course_utils.measure import speedups, time_calls, training_step
 from course_utils.models import BACKBONE_BLOCKS, CourseCNN, load_pretrained, new_head
 from course_utils.parallel import default_workers
@@ -137,7 +137,7 @@ def frozen_step_speedup(
     full, frozen = make_model(), make_model()
     freeze_backbone(frozen)
     steps = {
-        name: training_step(model, torch.optim.Adam([p for p in model.parameters() if p.requires_grad]), x, y)
+        name: training_step(model, torch.optim.Adam(trainable_parameters(model)), x, y)
         for name, model in {"full": full, "frozen": frozen}.items()
     }
     return speedups(time_calls(steps, repeats=repeats, warmup=warmup), baseline="full")["frozen"]

@@ -236,6 +236,21 @@ def solutions_start(cells: list) -> tuple[int, int] | None:
     return None
 
 
+def clear_cell(cell: nbformat.NotebookNode) -> None:
+    """Make ``cell`` as a learner should first see it: no outputs, execution count or timing, no NBVAL
+    marker or tag. The learners' copy and the nbgrader source both use it."""
+    cell.metadata.pop("execution", None)
+    tags = [t for t in cell.metadata.get("tags", []) if not t.lower().startswith("nbval")]
+    if tags:
+        cell.metadata["tags"] = tags
+    else:
+        cell.metadata.pop("tags", None)
+    if cell.cell_type == "code":
+        cell.source = NBVAL_MARKER.sub("", cell.source)
+        cell.outputs = []
+        cell.execution_count = None
+
+
 def student_notebook(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
     """A copy of ``notebook`` without outputs, execution counts, widget state, NBVAL markers or Solutions."""
     notebook = nbformat.from_dict(notebook)  # a deep copy: the original is untouched
@@ -250,16 +265,7 @@ def student_notebook(notebook: nbformat.NotebookNode, name: str = "notebook") ->
         kept.append(notebook.cells[index])
     kept.append(nbformat.v4.new_markdown_cell(SOLUTIONS_NOTE))
     for cell in kept:
-        cell.metadata.pop("execution", None)
-        tags = [t for t in cell.metadata.get("tags", []) if not t.lower().startswith("nbval")]
-        if tags:
-            cell.metadata["tags"] = tags
-        else:
-            cell.metadata.pop("tags", None)
-        if cell.cell_type == "code":
-            cell.source = NBVAL_MARKER.sub("", cell.source)
-            cell.outputs = []
-            cell.execution_count = None
+        clear_cell(cell)
     notebook.cells = kept
     notebook.metadata.pop("widgets", None)  # saved widget state would show stale widgets
     return notebook
