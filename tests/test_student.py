@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import sysconfig
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -27,6 +26,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from course_utils.quiz_bank import load_bank
 from tools import REPO_ROOT
+from tools.assignments import layered_venv
 from tools.student import (
     MARKER,
     NOTEBOOK_DIR,
@@ -300,16 +300,8 @@ def test_copy_holds_no_answer_and_no_solution(learners_copy: Path) -> None:
 
 @pytest.mark.slow
 def test_copy_installs_alone_and_every_notebook_runs_unanswered(learners_copy: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site_packages = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    Path(site_packages, "course-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # see the docstring
+    # a bare folder in the .pth file: .venv's packages, but not .venv's own .pth files (see the docstring)
+    python = layered_venv(tmp_path / "venv", sysconfig.get_paths()["purelib"] + "\n", with_pip=False)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("COURSE_", "PYTHON", "JUPYTER"))}
     env.update(
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),

@@ -281,6 +281,22 @@ def write_course(course_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[str]
     return names
 
 
+def layered_venv(venv: Path, pth_line: str, with_pip: bool = True) -> Path:
+    """Create ``venv`` with ``pth_line`` in a ``.pth`` file of its site-packages, the line that lets it see
+    another venv's packages; returns its python."""
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base_python, "-m", "venv", *([] if with_pip else ["--without-pip"]), str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_packages = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site_packages, "course-venv.pth").write_text(pth_line)
+    return python
+
+
 def ensure_instructor_venv(venv: Path = INSTRUCTOR_VENV, requirements: Path = INSTRUCTOR_REQUIREMENTS) -> Path:
     """The venv with nbgrader (``requirements-instructor.txt``); created or updated when needed. Returns its bin/.
 
@@ -293,19 +309,8 @@ def ensure_instructor_venv(venv: Path = INSTRUCTOR_VENV, requirements: Path = IN
     if stamp.exists() and stamp.read_text() == want and (bin_dir / "nbgrader").exists():
         return bin_dir
     print(f"[assignments] installing {requirements.name} into {venv} (first time: about a minute)", flush=True)
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
-    python = bin_dir / "python"
-    site_packages = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     # site.addsitedir also runs .venv's own .pth files, e.g. the editable install of course_utils.
-    Path(site_packages, "course-venv.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
-    )
+    python = layered_venv(venv, f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
         check=True,
