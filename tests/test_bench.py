@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.experiment import Budget
+from course_utils.experiment import Budget, transfer_task
+from course_utils.measure import Timing
 from tools import bench
 from tools.bench import (
     TARGETS,
@@ -26,6 +29,24 @@ ACCURACY = {
     3: {"scratch": [55.0, 60.0, 65.0], "frozen": [62.0, 63.0, 64.0], "full": [62.5, 63.0, 63.5]},
     10: {"scratch": [80.0, 80.0, 80.0], "frozen": [90.0, 90.0, 90.0], "full": [92.0, 93.0, 94.0]},
 }
+
+
+@contextmanager
+def fake_clock(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> Iterator[list[str]]:
+    """Replace bench's clock: each candidate runs once (it must work) and takes ``seconds[name]``.
+
+    Yields the names timed, in order. The ratios then follow from their definition alone."""
+    timed: list[str] = []
+
+    def time_calls(fns, repeats: int, warmup: int, device=None) -> dict[str, Timing]:
+        for name, fn in fns.items():
+            fn()
+            timed.append(name)
+        return {name: Timing(seconds[name], (seconds[name],) * repeats) for name in fns}
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bench, "time_calls", time_calls)
+        yield timed
 
 
 ABOUT = {"CPU": "Test CPU (x86_64), 2 cores", "date": "2030-01-02 03:04 UTC"}
@@ -81,7 +102,7 @@ def test_report_without_notebooks_explains_a_missed_caching_target() -> None:
     assert "saves less than the course design expects" in text and text.rstrip().endswith("**2 of 4 targets met.**")
 
 
-def test_frozen_step_speedup_on_a_tiny_model() -> None:
+def test_frozen_step_speedup_on_a_tiny_model(monkeypatch) -> None:
     def make() -> nn.Module:
         return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
 
@@ -90,19 +111,23 @@ def test_frozen_step_speedup_on_a_tiny_model() -> None:
             param.requires_grad_(False)
 
     x, y = torch.rand(16, 8), torch.randint(0, 3, (16,))
-    ratio = frozen_step_speedup(make, freeze_backbone, x, y, repeats=3, warmup=1)
-    assert math.isfinite(ratio) and ratio > 0
+    with fake_clock(monkeypatch, full=3.0, frozen=1.5) as timed:
+        ratio = frozen_step_speedup(make, freeze_backbone, x, y, repeats=3, warmup=1)
+    assert ratio == pytest.approx(2.0), "the speed-up is full time / frozen time, not the inverse"
+    assert timed == ["full", "frozen"]
 
 
-def test_head_epoch_trains_the_head_and_leaves_the_backbone_alone() -> None:
+def test_head_epoch_trains_the_head_and_leaves_the_backbone_alone(monkeypatch) -> None:
     torch.manual_seed(0)
     backbone, head = nn.Linear(4, 6).requires_grad_(False), nn.Linear(6, 2)
     x, y = torch.rand(20, 4), torch.randint(0, 2, (20,))
     before_backbone, before_head = backbone.weight.clone(), head.weight.clone()
     head_epoch(head, x, y, torch.optim.SGD(head.parameters(), lr=0.1), batch_size=8, backbone=backbone)
     assert torch.equal(backbone.weight, before_backbone) and not torch.equal(head.weight, before_head)
-    ratio = cached_epoch_speedup(backbone, head, x, y, batch_size=8, repeats=2)
-    assert math.isfinite(ratio) and ratio > 0
+    with fake_clock(monkeypatch, **{"backbone every epoch": 4.0, "cached features": 0.5}) as timed:
+        ratio = cached_epoch_speedup(backbone, head, x, y, batch_size=8, repeats=2)
+    assert ratio == pytest.approx(8.0), "the speed-up is backbone-every-epoch time / cached time"
+    assert sorted(timed) == ["backbone every epoch", "cached features"]
 
 
 def test_verdicts_need_every_seed_to_agree_a_margin_and_three_seeds() -> None:
@@ -180,10 +205,13 @@ def test_a_run_without_notebooks_does_not_replace_the_report(tmp_path: Path, mon
     assert out.read_text() == report({}, headlines(), ABOUT)
 
 
-def test_measured_ratios_run_on_tiny_settings() -> None:
-    assert bench.step_time_ratio(batch_size=8, repeats=2) > 0
-    assert bench.resnet18_step_time_ratio(image_size=32, batch_size=2, repeats=1) > 0
-    assert bench.course_cached_epoch_speedup(repeats=1) > 1, "skipping the backbone cannot be slower"
+def test_measured_ratios_run_on_tiny_settings(monkeypatch) -> None:
+    with fake_clock(monkeypatch, full=2.5, frozen=1.0) as timed:
+        assert bench.step_time_ratio(batch_size=8, repeats=2) == pytest.approx(2.5)
+        assert bench.resnet18_step_time_ratio(image_size=32, batch_size=2, repeats=1) == pytest.approx(2.5)
+    assert timed == ["full", "frozen"] * 2, "each ratio times one full and one frozen training step"
+    with fake_clock(monkeypatch, **{"backbone every epoch": 6.0, "cached features": 1.5}):
+        assert bench.course_cached_epoch_speedup(repeats=1) == pytest.approx(4.0)
 
 
 def test_transfer_comparison_is_notebook_04s() -> None:
@@ -200,7 +228,12 @@ def test_transfer_vs_scratch_uses_the_recipe_on_a_tiny_budget() -> None:
     tiny = Budget(steps=2, batch_size=5, lr_grid=(1e-3, 3e-3, 1e-2))  # as many lrs as the frozen arm's own grid
     result = bench.transfer_vs_scratch(ks=(1,), seeds=(0, 1), budget=tiny)
     assert set(result) == {1} and set(result[1]) == {"scratch", "frozen", "full"}
-    assert all(len(acc) == 2 and all(0 <= a <= 100 for a in acc) for acc in result[1].values())
+    n_test = len(transfer_task(1, 0).y_test)
+    correct = [a * n_test / 100 for acc in result[1].values() for a in acc]
+    assert all(len(acc) == 2 for acc in result[1].values())
+    assert all(c == pytest.approx(round(c), abs=1e-6) and 0 <= round(c) <= n_test for c in correct), (
+        "each accuracy is a percentage of the test images answered right"
+    )
     assert result == bench.transfer_vs_scratch(ks=(1,), seeds=(0, 1), budget=tiny), "training must be deterministic"
 
 

@@ -50,7 +50,11 @@ EXERCISE_COMMENT = re.compile(r"^\s*#\s*Exercise\s*\d+\b.*$")
 
 NBGRADER_CONFIG = """\
 # nbgrader settings for the course "Freezing Layers in PyTorch" (written by `make assignments`).
+import sys
+
 c = get_config()  # noqa: F821 - nbgrader provides it
+sys.path.insert(0, "{repo_root}")  # tools.kernels, from the course checkout
+c.Execute.kernel_manager_class = "tools.kernels.LocalKernelManager"  # IPC kernels: no race for TCP ports
 c.CourseDirectory.course_id = "{course_id}"
 c.CourseDirectory.root = "{root}"
 c.Execute.timeout = 300  # seconds per cell; the longest course cell takes well under a minute
@@ -270,7 +274,7 @@ def write_course(course_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[str]
     course_dir = Path(course_dir).resolve()
     shutil.rmtree(course_dir / "source", ignore_errors=True)
     (course_dir / "source").mkdir(parents=True)
-    (course_dir / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(course_id=COURSE_ID, root=course_dir))
+    (course_dir / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(course_id=COURSE_ID, root=course_dir, repo_root=REPO_ROOT))
     names = []
     for path in sorted(Path(source_dir).glob("[0-9][0-9]_*.ipynb")):
         notebook = source_notebook(nbformat.read(path, as_version=4), path.name)

@@ -11,36 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
-from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
-from traitlets import default
+
+from tools.kernels import LocalKernelManager
 
 KERNEL = "python3"
 CELL_TIMEOUT_S = 300
-
-
-class LocalKernelManager(KernelManager):
-    """A kernel on this machine that talks over IPC sockets, not TCP ports.
-
-    Over TCP every kernel warns "Kernel is running over TCP without encryption" on stderr, which
-    flooded `make bench` and `make test`; a local kernel needs no port. The socket paths are
-    absolute (in Jupyter's runtime folder), because the kernel runs in the notebook's folder.
-    """
-
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc"
-
-    @default("ip")
-    def _default_ip(self) -> str:
-        runtime = Path(jupyter_runtime_dir())
-        runtime.mkdir(parents=True, exist_ok=True)
-        return str(runtime / f"kernel-{uuid.uuid4().hex[:8]}-ipc")
 
 
 def execute(path: Path, write: bool = True) -> tuple[nbformat.NotebookNode, float]:

@@ -30,7 +30,7 @@ import nbformat
 from course_utils.quiz_bank import sealed_bank
 from course_utils.sealed import seal
 from tools import NOTEBOOK_DIR, REPO_ROOT
-from tools.run_notebooks import LocalKernelManager
+from tools.kernels import LocalKernelManager
 
 DEFAULT_FOLDER = REPO_ROOT.parent / "freezing-course-student"
 MARKER = ".course-student-copy"  # lets a rebuild replace an earlier copy, and nothing else
@@ -207,7 +207,7 @@ def test_exercises_solved(name: str, executed) -> None:
 
 
 def student_tests() -> str:
-    """The learners' test file, with the same IPC kernel manager as ``tools.run_notebooks`` (the copy has no tools/)."""
+    """The learners' test file, with the same IPC kernel manager as ``tools.kernels`` (the copy has no tools/)."""
     return STUDENT_TESTS.replace("LOCAL_KERNEL_MANAGER", inspect.getsource(LocalKernelManager).rstrip())
 
 

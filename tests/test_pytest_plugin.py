@@ -1,0 +1,97 @@
+"""The suite's own pytest plugin: a skip fails a CI run; nbval's kernels use IPC; many kernels start at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbval.kernel
+import pytest
+
+from tools import REPO_ROOT
+from tools.kernels import LocalKernelManager
+
+SKIPPING_TESTS = """
+import pytest
+
+def test_passes():
+    assert 1 + 1 == 2
+
+def test_needs_a_browser():
+    pytest.skip("chromium not found")
+"""
+
+
+def run_pytest(folder: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "CI"}
+    if ci is not None:
+        env["CI"] = ci
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tools.pytest_plugin", "-p", "no:cacheprovider", "-q", "-o", "addopts="],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def skipping_suite(tmp_path: Path) -> Path:
+    (tmp_path / "test_demo.py").write_text(SKIPPING_TESTS)
+    return tmp_path
+
+
+@pytest.mark.parametrize("ci", ["true", "woodpecker", "1"])
+def test_a_skip_fails_under_any_ci(skipping_suite: Path, ci: str) -> None:
+    result = run_pytest(skipping_suite, ci)
+    assert result.returncode == 1, result.stdout
+    assert "skipped under CI (a failure)" in result.stdout
+    assert "test_demo.py::test_needs_a_browser: Skipped: chromium not found" in result.stdout
+
+
+@pytest.mark.parametrize("ci", [None, ""])
+def test_a_skip_is_only_a_skip_outside_ci(skipping_suite: Path, ci: str | None) -> None:
+    result = run_pytest(skipping_suite, ci)
+    assert result.returncode == 0, result.stdout
+    assert "1 passed, 1 skipped" in result.stdout and "under CI" not in result.stdout
+
+
+def test_a_real_failure_keeps_its_exit_code(skipping_suite: Path) -> None:
+    (skipping_suite / "test_fails.py").write_text("def test_fails():\n    assert False\n")
+    result = run_pytest(skipping_suite, "true")
+    assert result.returncode == 1 and "1 failed" in result.stdout
+
+
+def test_nbval_starts_ipc_kernels() -> None:
+    assert nbval.kernel.KernelManager is LocalKernelManager
+
+
+def test_each_kernel_gets_its_own_absolute_socket_path() -> None:
+    first, second = LocalKernelManager(), LocalKernelManager()
+    assert first.transport == second.transport == "ipc"
+    assert Path(first.ip).is_absolute() and first.ip != second.ip
+
+
+@pytest.mark.slow
+def test_eight_kernels_start_at_once_and_all_reply(tmp_path: Path) -> None:
+    def start_and_ask(_: int) -> dict:
+        manager = LocalKernelManager(kernel_name="python3")
+        manager.start_kernel(cwd=str(tmp_path))  # the same folder for all: the old TCP race's set-up
+        client = manager.client()
+        try:
+            client.start_channels()
+            client.wait_for_ready(timeout=120)
+            return client.kernel_info(reply=True, timeout=60)["content"]
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(start_and_ask, range(8)))
+    assert [reply["status"] for reply in replies] == ["ok"] * 8
+    assert all(reply["implementation"] == "ipython" for reply in replies)

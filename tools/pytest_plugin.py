@@ -1,0 +1,44 @@
+"""The course's pytest plugin (loaded by the root conftest.py; ``-p tools.pytest_plugin`` elsewhere).
+
+- nbval's kernels use ``tools.kernels.LocalKernelManager``: IPC sockets with unique paths, so two
+  kernels starting at once cannot race for a TCP port.
+- Under CI (any non-empty ``CI``), a skipped test fails the run: a CI that skips the browser or
+  the nbgrader test has not tested them. The skipped tests are listed with their reasons.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nbval.kernel
+import pytest
+
+from tools.kernels import LocalKernelManager
+
+nbval.kernel.KernelManager = LocalKernelManager  # type: ignore[misc]  # nbval builds its kernels from this name
+
+_skipped: list[str] = []
+
+
+def under_ci() -> bool:
+    """True on a CI service: they set ``CI`` (to "true", "1", "woodpecker", ...)."""
+    return bool(os.environ.get("CI", "").strip())
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skipped.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped and under_ci():
+        terminalreporter.section("skipped under CI (a failure)", red=True)
+        for line in _skipped:
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and under_ci() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
