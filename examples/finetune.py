@@ -62,7 +62,7 @@ from finetune_model import (
     set_trainable,
     trained_state,
 )
-from finetune_predict import parse_predict_args, predict
+from finetune_predict import parse_predict_args, predict_images
 from finetune_resume import load_last, restore_rng, save_last
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["predict"]:
-            predict(parse_predict_args(argv[1:]))
+            predict_images(parse_predict_args(argv[1:]))
         else:
             run(parse_args(argv[1:] if argv[:1] == ["train"] else argv))
     except UsageError as error:

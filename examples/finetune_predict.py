@@ -66,7 +66,7 @@ def write_csv(path: Path, files: list[Path], classes: list[str], values: torch.T
             writer.writerow([str(image), *cells])
 
 
-def predict(args: argparse.Namespace) -> list[tuple[Path, list[tuple[str, float]]]]:
+def predict_images(args: argparse.Namespace) -> list[tuple[Path, list[tuple[str, float]]]]:
     """Print one line per image, ``IMAGE: class p, class p, ...``; write --csv; return the same as a list."""
     if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
         raise UsageError("--top-k and --batch-size must be at least 1, --workers 0 or more")

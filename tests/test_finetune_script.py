@@ -176,7 +176,13 @@ def test_checkpoint_holds_parameters_and_buffers_of_trained_blocks(finetune: Mod
         "fc.weight",
     } <= set(state)
     assert not any(key.startswith(("layer3.", "conv1.", "bn1.")) for key in state)
-    checkpoint = {"model": "resnet18", "weights": "none", "seed": 0, "classes": CLASSES, "trained_blocks": ["layer4", "head"]}
+    checkpoint = {
+        "model": "resnet18",
+        "weights": "none",
+        "seed": 0,
+        "classes": CLASSES,
+        "trained_blocks": ["layer4", "head"],
+    }
     torch.save({**checkpoint, "state_dict": state}, tmp_path / "good.pt")
     reloaded, _ = finetune.load_checkpoint(tmp_path / "good.pt")
     assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in state.items())
