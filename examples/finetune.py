@@ -1,18 +1,25 @@
 """Fine-tune a torchvision model on your own images, freezing what you choose: the course in one script.
 
-Your images, one folder per class, split into train/ and val/ (any file names):
+Your images, one folder per class, split into train/ and val/ (and, held out, test/; any file names):
 
-    DIR/train/cat/001.jpg  DIR/train/dog/002.jpg  ...  DIR/val/cat/101.jpg  DIR/val/dog/102.jpg
+    DIR/train/cat/001.jpg  DIR/train/dog/002.jpg  ...  DIR/val/cat/101.jpg  ...  DIR/test/cat/201.jpg
 
     python examples/finetune.py --data DIR --weights none --strategy frozen       # offline, random backbone
     python examples/finetune.py --data DIR --weights DEFAULT --strategy partial:1  # ImageNet weights
     torchrun --standalone --nproc-per-node=2 examples/finetune.py --data DIR ...   # DDP: one process per GPU
+    python examples/finetune.py --data DIR --out OUT --resume                      # go on after an interruption
+    python examples/finetune.py predict --checkpoint OUT/best.pt IMAGE_OR_FOLDER... [--top-k 3] [--csv FILE]
 
 Strategies (the new head always trains; backbone blocks unfreeze from the top and learn at lr x 0.1):
 frozen = the head only; partial:N = also the last N backbone blocks; full = everything;
 gradual = the head only in epoch 1, then one more block every epoch.
-Writes OUT/best.pt (parameters and buffers of the blocks trained at the best epoch on val/) and
-OUT/summary.json. Needs only torch, torchvision and tqdm.
+The epoch is chosen on val/; test/, when present, is scored once, for that epoch (a score on val/ is
+optimistic: the epoch was picked on it). Normalisation: ImageNet's mean and std with pretrained weights,
+the training images' own with --weights none. Unreadable images are skipped with a warning.
+Writes OUT/best.pt (the blocks trained at the best epoch, parameters and buffers, and all predict needs),
+OUT/last.pt (for --resume), OUT/summary.json (with per-class accuracy and confusion matrices) and
+OUT/confusion_val.png (and _test). Needs torch, torchvision and tqdm; matplotlib for the PNGs only.
+`finetune.py train ...` is the same as `finetune.py ...`; `finetune.py predict --help` for predictions.
 """
 
 from __future__ import annotations
@@ -20,202 +27,78 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import sys
+import tempfile
 import time
-import urllib.error
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from finetune_data import (
+    EpochSampler,
+    ImageData,
+    ImageFiles,
+    Preprocessing,
+    channel_stats,
+    check_data,
+    class_weights,
+    imbalance_note,
+)
+from finetune_errors import UsageError
+from finetune_evaluate import confusion_matrix, predicted_labels, save_confusion_png, scores_table, split_scores
+from finetune_model import (
+    MODELS,
+    amp_dtype,
+    autocast,
+    blocks_of,
+    build_model,
+    load_checkpoint,
+    param_group,
+    parse_strategy,
+    pretrained_preprocessing,
+    resolve_weights,
+    set_train_modes,
+    set_trainable,
+    trained_state,
+)
+from finetune_predict import parse_predict_args, predict_images
+from finetune_resume import load_last, restore_rng, save_last
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, DistributedSampler
-from torchvision import datasets, models, transforms
-from torchvision.datasets.folder import IMG_EXTENSIONS
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-MODELS = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
-BACKBONE_LR_FACTOR = 0.1  # unfrozen backbone blocks learn 10x slower than the new head
-SEED = 0  # fixes the random initialisation, so a --weights none checkpoint reloads exactly
-Blocks = dict[str, list[str]]  # block name -> names of its modules, input to output; the last block is "head"
+OPTIMISTIC = (
+    "no test/ folder: the val accuracy is optimistic, because the epoch was chosen on val/; "
+    "keep a test/ folder aside (same classes) for an honest score"
+)
 
 
-class UsageError(Exception):
-    """Bad input: main() prints it as one line and exits with status 1."""
-
-
-# ---- data ------------------------------------------------------------------------------------------
-def class_folders(folder: Path) -> list[str]:
-    """Sub-folder names, sorted; hidden ones (.ipynb_checkpoints) are not classes."""
-    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
-
-
-class ImageFolder(datasets.ImageFolder):
-    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        classes = class_folders(Path(directory))
-        return classes, {name: index for index, name in enumerate(classes)}
-
-
-def check_data(root: Path) -> list[str]:
-    """The class names, after checking that train/ and val/ hold the same classes, none of them empty."""
-    if not root.is_dir():
-        raise UsageError(f"--data {root}: no such folder")
-    classes = {}
-    for split in ("train", "val"):
-        folder = root / split
-        if not folder.is_dir():
-            raise UsageError(f"--data {root} has no {split}/ folder; expected DIR/train/<class>/ and DIR/val/<class>/")
-        classes[split] = class_folders(folder)
-        if not classes[split]:
-            raise UsageError(f"{folder} has no class folders; expected {folder}/<class>/<image>")
-        for name in classes[split]:
-            if not any(f.suffix.lower() in IMG_EXTENSIONS for f in (folder / name).rglob("*") if f.is_file()):
-                raise UsageError(f"class folder {folder / name} has no images; add images or remove the folder")
-    if classes["train"] != classes["val"]:
-        only_train = sorted(set(classes["train"]) - set(classes["val"])) or "none"
-        only_val = sorted(set(classes["val"]) - set(classes["train"])) or "none"
+# ---- before training --------------------------------------------------------------------------------
+def check_options(args: argparse.Namespace) -> None:
+    if args.model not in MODELS:
+        raise UsageError(f"unknown --model {args.model!r}: choose {', '.join(MODELS)}")
+    if min(args.epochs, args.batch_size, args.image_size) < 1 or args.lr <= 0 or min(args.workers, args.seed) < 0:
         raise UsageError(
-            f"train/ and val/ have different classes (only in train: {only_train}; only in val: {only_val})"
+            "--epochs, --batch-size, --image-size must be at least 1, --lr above 0, --workers and --seed 0 or more"
         )
-    return classes["train"]
 
 
-def make_transforms(model_name: str, weights: str, image_size: int) -> tuple[transforms.Compose, nn.Module]:
-    """(train, val) transforms. Pretrained weights bring their own; augmentation is for train only."""
-    if weights == "none":
-        mean, std, size = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), image_size
-    else:
-        val = models.get_model_weights(model_name).DEFAULT.transforms()  # resize, crop, normalise as pretrained
-        mean, std, size = val.mean, val.std, val.crop_size[0]
-    to_tensor = [transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float), transforms.Normalize(mean, std)]
-    if weights == "none":
-        val = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), *to_tensor])
-    augment = [transforms.RandomResizedCrop(size, scale=(0.5, 1.0)), transforms.RandomHorizontalFlip()]
-    return transforms.Compose([*augment, *to_tensor]), val  # no flips if mirroring changes the class (digits, text)
-
-
-def make_loaders(args: argparse.Namespace, distributed: bool, world: int) -> tuple[DataLoader, DataLoader]:
-    train_tf, val_tf = make_transforms(args.model, args.weights, args.image_size)
-    train_set, val_set = ImageFolder(args.data / "train", train_tf), ImageFolder(args.data / "val", val_tf)
-    sampler = DistributedSampler(train_set, seed=SEED) if distributed else None  # each process its own share
-    drop_last = len(train_set) // world > args.batch_size  # a last batch of 1 image would break BatchNorm
-    loader = dict(batch_size=args.batch_size, num_workers=args.workers)
-    train = DataLoader(train_set, sampler=sampler, shuffle=sampler is None, drop_last=drop_last, **loader)
-    return train, DataLoader(val_set, **loader)
-
-
-# ---- model -----------------------------------------------------------------------------------------
-def load_weights(name: str, weights: str) -> dict[str, torch.Tensor]:
-    """ImageNet weights: downloaded once into torch's cache (DEFAULT), or read from a local file."""
-    if weights != "DEFAULT":
-        if not Path(weights).is_file():
-            raise UsageError(f"--weights {weights}: expected DEFAULT, none, or an existing weights file (.pth)")
-        try:
-            return torch.load(weights, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
-            raise UsageError(f"--weights {weights}: not a PyTorch weights file ({type(error).__name__})") from None
-    url = models.get_model_weights(name).DEFAULT.url
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
-    if not cached.exists():
-        print(f"downloading {url} to {cached.parent} (once)")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(url, str(cached), progress=False)
-        except (urllib.error.URLError, OSError) as error:
-            reason = " ".join(str(getattr(error, "reason", error)).split())
-            where = f"could not download the {name} ImageNet weights ({reason}) and {cached.parent} has no copy"
-            hint = f"use --weights none, or fetch {url} elsewhere and pass --weights /path/to/{cached.name}"
-            raise UsageError(f"{where}: {hint}") from None
-    return torch.load(cached, map_location="cpu", weights_only=True)
-
-
-def build_model(name: str, weights: str, num_classes: int) -> nn.Module:
-    """The torchvision model with a new head; the same arguments always give the same numbers."""
-    torch.manual_seed(SEED)
-    model = models.get_model(name, weights=None)
-    if weights != "none":
-        try:
-            model.load_state_dict(load_weights(name, weights))
-        except RuntimeError as error:  # a state dict, but of another model
-            first_words = " ".join(str(error).split())[:160]
-            raise UsageError(f"--weights {weights} is not a {name} state dict: {first_words}") from None
-    if isinstance(model, models.ResNet):
-        model.fc = nn.Linear(model.fc.in_features, num_classes)
-    else:
-        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, num_classes)
-    return model
-
-
-def blocks_of(model: nn.Module) -> Blocks:
-    if isinstance(model, models.ResNet):
-        return {"stem": ["conv1", "bn1"], **{f"layer{i}": [f"layer{i}"] for i in range(1, 5)}, "head": ["fc"]}
-    return {**{f"features.{i}": [f"features.{i}"] for i in range(len(model.features))}, "head": ["classifier"]}
-
-
-def parse_strategy(strategy: str, backbone: list[str]) -> int:
-    """How many backbone blocks train from the start: frozen and gradual 0, partial:N N, full all."""
-    if strategy in ("frozen", "gradual", "full"):
-        return len(backbone) if strategy == "full" else 0
-    if not strategy.startswith("partial:"):
-        raise UsageError(f"unknown --strategy {strategy!r}: use frozen, partial:N, full or gradual")
-    n = strategy.removeprefix("partial:")
-    if not (n.isdigit() and 1 <= int(n) <= len(backbone)):
+def check_writable(out: Path) -> None:
+    """Create --out and write a file into it now, so a bad folder stops the run before any training."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; choose a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as error:
         raise UsageError(
-            f"--strategy {strategy}: N must be 1 to {len(backbone)}, the backbone blocks ({', '.join(backbone)})"
-        )
-    return int(n)
+            f"--out {out}: cannot write there ({error.strerror or error}); choose another folder"
+        ) from None
 
 
-def set_trainable(model: nn.Module, blocks: Blocks, trained: list[str]) -> None:
-    for name, modules in blocks.items():
-        for module in modules:
-            model.get_submodule(module).requires_grad_(name in trained)
-
-
-def train_mode(model: nn.Module, blocks: Blocks, trained: list[str]) -> None:
-    """model.train(), then every frozen block back to eval, so its BatchNorm statistics stay as loaded."""
-    model.train()
-    for name, modules in blocks.items():
-        if name not in trained:
-            for module in modules:
-                model.get_submodule(module).eval()
-
-
-def param_group(model: nn.Module, blocks: Blocks, name: str, lr: float) -> dict:
-    params = [p for module in blocks[name] for p in model.get_submodule(module).parameters()]
-    return {"params": params, "lr": lr if name == "head" else lr * BACKBONE_LR_FACTOR, "block": name}
-
-
-def trained_state(model: nn.Module, blocks: Blocks, trained: list[str]) -> dict[str, torch.Tensor]:
-    """Parameters AND buffers (BatchNorm statistics) of the trained blocks; frozen ones come from --weights."""
-    keep = tuple(module + "." for name in trained for module in blocks[name])
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k.startswith(keep)}
-
-
-def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
-    """A fresh model with a checkpoint's trained blocks loaded; a missing or unknown key is an error."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(checkpoint["model"], checkpoint["weights"], len(checkpoint["classes"]))
-    result = model.load_state_dict(checkpoint["state_dict"], strict=False)  # frozen blocks are not in the file
-    trained = trained_state(model, blocks_of(model), checkpoint["trained_blocks"])
-    wrong = result.unexpected_keys + [k for k in result.missing_keys if k in trained]
-    if wrong:
-        raise RuntimeError(f"{path} does not fit {checkpoint['model']}: missing or unknown keys {wrong[:5]}")
-    return model.eval(), checkpoint
-
-
-@torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted class, true class) for every image of ``loader``."""
-    device = next(model.parameters()).device
-    model.eval()
-    pairs = [(model(x.to(device)).argmax(1).cpu(), y) for x, y in loader]
-    return torch.cat([p for p, _ in pairs]), torch.cat([y for _, y in pairs])
-
-
-# ---- training --------------------------------------------------------------------------------------
 def setup_distributed() -> tuple[bool, int, int, torch.device]:
     """(distributed?, rank, world size, device): DDP when started by torchrun, one process otherwise."""
     distributed = "RANK" in os.environ
@@ -227,6 +110,31 @@ def setup_distributed() -> tuple[bool, int, int, torch.device]:
     return distributed, dist.get_rank() if distributed else 0, dist.get_world_size() if distributed else 1, device
 
 
+def make_loaders(
+    args: argparse.Namespace, data: ImageData, preprocessing: Preprocessing, rank: int, world: int, device: torch.device
+) -> tuple[DataLoader, dict[str, DataLoader]]:
+    """The training loader (augmented, this process's share) and one plain loader per evaluated split."""
+    train_set = ImageFiles(data.splits["train"], preprocessing.train_transform())
+    counts = data.class_counts()
+    balanced = torch.tensor([1 / counts[label] for label in train_set.targets]) if args.balance == "sampler" else None
+    sampler = EpochSampler(len(train_set), args.seed, rank, world, balanced)
+    loading = dict(
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+    )
+    drop_last = len(train_set) // world > args.batch_size  # a last batch of 1 image would break BatchNorm
+    train = DataLoader(train_set, sampler=sampler, drop_last=drop_last, **loading)
+    evaluate = {
+        split: DataLoader(ImageFiles(samples, preprocessing.eval_transform()), **loading)
+        for split, samples in data.splits.items()
+        if split != "train"
+    }
+    return train, evaluate
+
+
+# ---- training --------------------------------------------------------------------------------------
 def replica_difference(model: nn.Module) -> float:
     """Largest |w(process 0) - w(other process)| over all parameters: 0.0 means identical replicas."""
     gathered: list = [None] * dist.get_world_size()
@@ -234,41 +142,116 @@ def replica_difference(model: nn.Module) -> float:
     return max(float((a - b).abs().max()) for other in gathered[1:] for a, b in zip(gathered[0], other))
 
 
-def train_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, bar: str | None) -> float:
+def train_epoch(
+    net: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    amp: str | None,
+    loss_weights: torch.Tensor | None,
+    bar: str | None,
+) -> float:
     """One pass over the training images (with a progress bar unless ``bar`` is None); returns the mean loss."""
     device, losses = next(net.parameters()).device, []
     for x, y in tqdm(loader, desc=bar, disable=bar is None, leave=False):
         optimizer.zero_grad()
-        loss = F.cross_entropy(net(x.to(device)), y.to(device))
-        loss.backward()
-        optimizer.step()
+        with autocast(device, amp):
+            loss = F.cross_entropy(net(x.to(device, non_blocking=True)), y.to(device), weight=loss_weights)
+        scaler.scale(loss).backward()  # scaling only with float16 (it underflows); otherwise a no-op
+        scaler.step(optimizer)
+        scaler.update()
         losses.append(loss.item())
     return sum(losses) / len(losses)
 
 
 def run(args: argparse.Namespace) -> dict:
-    if args.model not in MODELS:
-        raise UsageError(f"unknown --model {args.model!r}: choose {', '.join(MODELS)}")
-    if min(args.epochs, args.batch_size, args.image_size) < 1 or args.lr <= 0 or args.workers < 0:
-        raise UsageError("--epochs, --batch-size, --image-size must be at least 1, --lr above 0, --workers 0 or more")
-    classes = check_data(args.data)
+    check_options(args)
+    check_writable(args.out)
+    weights = resolve_weights(args.model, args.weights)
+    data = check_data(args.data)
+    first_process = int(os.environ.get("RANK", "0")) == 0
+    for warning in data.warnings if first_process else []:
+        print(warning, file=sys.stderr)
+    classes, counts = data.classes, data.class_counts()
     distributed, rank, world, device = setup_distributed()
-    model = build_model(args.model, args.weights, len(classes)).to(device)
+    amp = amp_dtype(device, args.amp)
+    if weights.id == "none":  # a random backbone: normalise with the training images' own statistics
+        preprocessing = Preprocessing(
+            args.image_size, args.image_size, *channel_stats(data.splits["train"], args.image_size, args.workers)
+        )
+    else:  # pretrained: the statistics the weights were trained with (ImageNet's)
+        preprocessing = pretrained_preprocessing(args.model, weights)
+    model = build_model(args.model, weights, len(classes), args.seed)
     blocks = blocks_of(model)
     backbone = list(blocks)[:-1]
     trained = backbone[len(backbone) - parse_strategy(args.strategy, backbone) :] + ["head"]
+    settings = dict(
+        model=args.model,
+        weights=weights.id,
+        strategy=args.strategy,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        seed=args.seed,
+        balance=args.balance,
+        amp=amp,
+        classes=classes,
+        train_images=len(data.splits["train"]),
+        world_size=world,
+    )
+    resumed = load_last(args.out / "last.pt", settings) if args.resume else None
+    if resumed:
+        if resumed["epoch"] >= args.epochs:
+            raise UsageError(f"--resume: {args.out / 'last.pt'} already has {resumed['epoch']} epochs; ask for more")
+        model.load_state_dict(resumed["model"])
+        trained = resumed["trained_blocks"]
+    model.to(device)
     set_trainable(model, blocks, trained)  # 1. freeze first ...
     net = DDP(model) if distributed else model  # 2. ... then wrap: DDP syncs what requires grad *now*
-    optimizer = torch.optim.AdamW([param_group(model, blocks, name, args.lr) for name in trained])  # 3. trainable
-    train_loader, val_loader = make_loaders(args, distributed, world)
-    meta = dict(model=args.model, weights=args.weights, classes=classes)  # what a checkpoint needs to be reloaded
+    group_blocks = resumed["optimizer_blocks"] if resumed else trained  # in the order they were added
+    optimizer = torch.optim.AdamW([param_group(model, blocks, name, args.lr) for name in group_blocks])  # 3.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == "float16")
+    train_loader, eval_loaders = make_loaders(args, data, preprocessing, rank, world, device)
+    loss_weights = class_weights(counts).to(device) if args.balance == "weights" else None
+    meta = dict(  # what a checkpoint needs to be reloaded and to predict
+        model=args.model,
+        weights=weights.id,
+        weights_file=str(weights.file) if weights.file else None,
+        seed=args.seed,
+        classes=classes,
+        preprocessing=preprocessing.as_dict(),
+        amp=amp,
+        device_type=device.type,
+    )
     total = sum(p.numel() for p in model.parameters())
-    summary = dict(**meta, strategy=args.strategy, world_size=world, total_params=total, epochs=[], best_val_acc=-1)
+    if resumed:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scaler.load_state_dict(resumed["scaler"])
+        summary, first_epoch = resumed["summary"], resumed["epoch"] + 1
+        restore_rng(resumed["rng"])
+    else:
+        summary = dict(
+            **meta,
+            strategy=args.strategy,
+            balance=args.balance,
+            world_size=world,
+            total_params=total,
+            train_class_counts=dict(zip(classes, counts)),
+            imbalance_ratio=max(counts) / min(counts),
+            images={split: len(samples) for split, samples in data.splits.items()},
+            skipped_images=data.warnings,
+            epochs=[],
+            best_val_acc=-1,
+        )
+        first_epoch = 1
+    note = imbalance_note(classes, counts, args.balance)
     if rank == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        predicted, labels = predict(model, val_loader)
-        summary["val_acc_before"] = (predicted == labels).float().mean().item()
-    for epoch in range(1, args.epochs + 1):
+        if note:
+            print(note)
+        if not resumed:
+            predicted, labels = predicted_labels(model, eval_loaders["val"], amp)
+            summary["val_acc_before"] = (predicted == labels).float().mean().item()
+    for epoch in range(first_epoch, args.epochs + 1):
         start = time.perf_counter()
         if args.strategy == "gradual" and epoch > 1 and len(trained) <= len(backbone):
             trained.insert(0, backbone[len(backbone) - len(trained)])  # the next block from the top
@@ -277,13 +260,13 @@ def run(args: argparse.Namespace) -> dict:
             if distributed:  # the old wrapper would never sync the new block: wrap again
                 del net
                 net = DDP(model)
-        train_mode(model, blocks, trained)
-        if distributed:
-            train_loader.sampler.set_epoch(epoch)
-        loss = train_epoch(net, train_loader, optimizer, f"epoch {epoch}/{args.epochs}" if rank == 0 else None)
+        set_train_modes(model, blocks, trained)
+        train_loader.sampler.set_epoch(epoch)
+        bar = f"epoch {epoch}/{args.epochs}" if rank == 0 else None
+        loss = train_epoch(net, train_loader, optimizer, scaler, amp, loss_weights, bar)
         if rank != 0:
             continue  # only process 0 evaluates and writes
-        predicted, labels = predict(model, val_loader)
+        predicted, labels = predicted_labels(model, eval_loaders["val"], amp)
         accuracy = (predicted == labels).float().mean().item()
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         seconds = time.perf_counter() - start
@@ -293,25 +276,58 @@ def run(args: argparse.Namespace) -> dict:
             summary.update(best_val_acc=accuracy, best_epoch=epoch, best_val_predictions=predicted.tolist())
             checkpoint = dict(**meta, epoch=epoch, trained_blocks=list(trained))
             torch.save({**checkpoint, "state_dict": trained_state(model, blocks, trained)}, args.out / "best.pt")
+        save_last(
+            args.out / "last.pt",
+            settings=settings,
+            epoch=epoch,
+            model=model.state_dict(),
+            trained_blocks=trained,
+            optimizer=optimizer.state_dict(),
+            optimizer_blocks=[g["block"] for g in optimizer.param_groups],
+            scaler=scaler.state_dict(),
+            summary=summary,
+        )
         blocks_text = f"trainable {trainable / total:.2%} ({', '.join(trained)})"
         tqdm.write(f"epoch {epoch}: train loss {loss:.3f}, val accuracy {accuracy:.1%}, {blocks_text}")
     if distributed:
         summary["replicas_max_abs_diff"] = replica_difference(model)
         dist.destroy_process_group()
     if rank == 0:
-        report(summary, args, device, val_loader)
+        report(summary, args, device, eval_loaders)
     return summary
 
 
-def report(summary: dict, args: argparse.Namespace, device: torch.device, val_loader: DataLoader) -> None:
-    """The reload check, OUT/summary.json and the final summary lines."""
+# ---- after training --------------------------------------------------------------------------------
+def evaluate_best(
+    summary: dict, args: argparse.Namespace, device: torch.device, loaders: dict
+) -> tuple[dict[str, str], dict[str, Path]]:
+    """A fresh model + best.pt on every evaluated split: the reload check, per-class scores and matrices into
+    ``summary``; returns the printable tables and the PNGs written, per split."""
     fresh, _ = load_checkpoint(args.out / "best.pt")  # a new model + best.pt must predict as the best epoch did
-    reloaded = predict(fresh.to(device), val_loader)[0].tolist()
-    summary["reload_identical"] = reloaded == summary["best_val_predictions"]
+    fresh.to(device)
+    classes, tables, pictures = summary["classes"], {}, {}
+    for split, loader in loaders.items():
+        predicted, labels = predicted_labels(fresh, loader, summary["amp"])
+        if split == "val":
+            summary["reload_identical"] = predicted.tolist() == summary["best_val_predictions"]
+        matrix = confusion_matrix(labels, predicted, len(classes))
+        summary[split] = split_scores(matrix, classes)
+        title = f"{split}/: accuracy {summary[split]['accuracy']:.1%} (epoch {summary['best_epoch']}, chosen on val/)"
+        if save_confusion_png(matrix, classes, title, args.out / f"confusion_{split}.png"):
+            pictures[split] = args.out / f"confusion_{split}.png"
+        tables[split] = scores_table(matrix, classes)
+    summary.setdefault("test", None)
+    summary["held_out"] = "test/ scored once, for the epoch chosen on val/" if summary["test"] else OPTIMISTIC
+    return tables, pictures
+
+
+def report(summary: dict, args: argparse.Namespace, device: torch.device, loaders: dict) -> None:
+    """The reload check, the held-out score, OUT/summary.json, the confusion PNGs and the final lines."""
+    tables, pictures = evaluate_best(summary, args, device, loaders)
     summary["seconds_per_epoch"] = sum(e["seconds"] for e in summary["epochs"]) / len(summary["epochs"])
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     s, trainable, total = summary, summary["epochs"][-1]["trainable_params"], summary["total_params"]
-    run_name, per_epoch = f"{args.model} ({args.weights} weights), {args.strategy}", f"{s['seconds_per_epoch']:.1f} s"
+    run_name, per_epoch = f"{args.model} ({s['weights']} weights), {args.strategy}", f"{s['seconds_per_epoch']:.1f} s"
     share = f"trainable {trainable:,} of {total:,} parameters ({trainable / total:.2%})"
     accuracy = f"val accuracy {s['val_acc_before']:.1%} before training, best {s['best_val_acc']:.1%}"
     print(f"{run_name}: {share}; {accuracy} (epoch {s['best_epoch']}); {per_epoch} per epoch")
@@ -319,18 +335,30 @@ def report(summary: dict, args: argparse.Namespace, device: torch.device, val_lo
         print(f"{s['world_size']} processes (DDP); replicas identical at the end: {s['replicas_max_abs_diff'] == 0.0}")
     check = "reload check (fresh model + checkpoint, same predictions)"
     print(f"saved {args.out / 'best.pt'}; {check}: {s['reload_identical']}")
+    epoch, val, test = s["best_epoch"], s["val"], s["test"]
+    print(f"val/, {val['images']} images, epoch {epoch} (chosen on val/): accuracy {val['accuracy']:.1%}")
+    print(tables["val"])
+    if test:
+        print(f"test/ (held out), {test['images']} images, epoch {epoch}: accuracy {test['accuracy']:.1%}")
+        print(tables["test"])
+    else:
+        print(OPTIMISTIC)
+    where = ", ".join(map(str, pictures.values())) if pictures else "no PNG (matplotlib is not installed)"
+    print(f"confusion matrices: {args.out / 'summary.json'}; {where}")
     if not s["reload_identical"]:
         raise SystemExit("error: the reloaded checkpoint predicts differently from the trained model")
 
 
+# ---- command line ----------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The training options (``finetune.py [train] ...``)."""
     first_line, _, rest = __doc__.partition("\n\n")
     layout = argparse.RawDescriptionHelpFormatter  # keeps the examples' line breaks
-    parser = argparse.ArgumentParser(description=first_line, epilog=rest, formatter_class=layout)
+    parser = argparse.ArgumentParser(prog="finetune.py", description=first_line, epilog=rest, formatter_class=layout)
     arg = parser.add_argument
-    arg("--data", type=Path, required=True, metavar="DIR", help="folder with train/<class>/ and val/<class>/")
+    arg("--data", type=Path, required=True, metavar="DIR", help="folder with train/<class>/, val/<class>/ [, test/]")
     arg("--model", default="resnet18", metavar="NAME", help=f"{', '.join(MODELS)} (default resnet18)")
-    arg("--weights", default="DEFAULT", metavar="W", help="DEFAULT (ImageNet, the default), none, or a .pth file")
+    arg("--weights", default="DEFAULT", metavar="W", help="DEFAULT (ImageNet, the default), none, a name, a .pth file")
     arg("--strategy", default="frozen", metavar="S", help="frozen, partial:N, full or gradual (default frozen)")
     arg("--epochs", type=int, default=5, metavar="N", help="(default 5)")
     arg("--lr", type=float, default=1e-3, help="the head's learning rate; backbone blocks x 0.1 (default 1e-3)")
@@ -338,12 +366,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     arg("--out", type=Path, default=Path("finetune_out"), metavar="DIR", help="(default finetune_out)")
     arg("--image-size", type=int, default=224, metavar="PX", help="input size with --weights none (default 224)")
     arg("--workers", type=int, default=2, metavar="N", help="DataLoader worker processes (default 2)")
+    arg("--seed", type=int, default=0, metavar="N", help="the new head, a random backbone, shuffling (default 0)")
+    arg(
+        "--balance",
+        choices=("none", "sampler", "weights"),
+        default="none",
+        help="for imbalanced classes: a class-balanced sampler, or loss weights 1/class size (default none)",
+    )
+    arg("--resume", action="store_true", help="go on from OUT/last.pt (same options; a larger --epochs extends)")
+    arg("--amp", action=argparse.BooleanOptionalAction, help="mixed precision: on CUDA on by default, CPU off")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        run(parse_args(argv))
+        if argv[:1] == ["predict"]:
+            predict_images(parse_predict_args(argv[1:]))
+        else:
+            run(parse_args(argv[1:] if argv[:1] == ["train"] else argv))
     except UsageError as error:
         sys.exit(f"error: {error}")
 

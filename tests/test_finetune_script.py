@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import importlib
 import io
 import json
 import os
@@ -19,7 +19,8 @@ from PIL import Image
 
 from course_utils.data import load_digits
 
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "finetune.py"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPT = EXAMPLES / "finetune.py"
 CLASSES = [f"digit{d}" for d in range(5)]
 OFFLINE = ["--weights", "none", "--workers", "0", "--batch-size", "16", "--lr", "1e-2"]
 SMALL = [*OFFLINE, "--image-size", "32"]
@@ -27,12 +28,16 @@ TINY = [*OFFLINE, "--image-size", "16"]  # where accuracy does not matter
 RESNET_STAGES = ["stem", "layer1", "layer2", "layer3", "layer4"]
 
 
+def examples_module(name: str) -> ModuleType:
+    """A module of examples/: the script imports its sibling modules by name, as when it runs from there."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    return importlib.import_module(name)
+
+
 @pytest.fixture(scope="module")
 def finetune() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("finetune", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return examples_module("finetune")
 
 
 def write_digits(root: Path, train: int = 20, val: int = 10) -> Path:
@@ -110,14 +115,15 @@ def test_checkpoint_reloads_with_identical_predictions(
     out, summary, _ = frozen_run
     checkpoint = torch.load(out / "best.pt", weights_only=True)
     assert set(checkpoint["state_dict"]) == {"fc.weight", "fc.bias"} and checkpoint["classes"] == CLASSES
-    _, val_tf = finetune.make_transforms("resnet18", "none", 32)
-    loader = torch.utils.data.DataLoader(finetune.ImageFolder(digits / "val", val_tf), batch_size=16)
+    data, model_module = examples_module("finetune_data"), examples_module("finetune_model")
+    val_tf = data.Preprocessing.from_dict(checkpoint["preprocessing"]).eval_transform()
+    loader = torch.utils.data.DataLoader(data.ImageFiles(data.check_data(digits).splits["val"], val_tf), batch_size=16)
     model, _ = finetune.load_checkpoint(out / "best.pt")
-    predicted, labels = finetune.predict(model, loader)
+    predicted, labels = finetune.predicted_labels(model, loader)
     assert predicted.tolist() == summary["best_val_predictions"]
     assert (predicted == labels).float().mean().item() == summary["best_val_acc"]
-    untrained = finetune.build_model("resnet18", "none", 5)  # the same model without the checkpoint differs
-    assert finetune.predict(untrained, loader)[0].tolist() != summary["best_val_predictions"]
+    untrained = finetune.build_model("resnet18", model_module.Weights("none"), 5, seed=0)  # no checkpoint: differs
+    assert finetune.predicted_labels(untrained, loader)[0].tolist() != summary["best_val_predictions"]
 
 
 def test_gradual_visits_every_stage(finetune: ModuleType, few_digits: Path, tmp_path: Path) -> None:
@@ -159,7 +165,7 @@ def test_torchrun_keeps_replicas_identical_through_gradual_unfreezing(few_digits
 
 
 def test_checkpoint_holds_parameters_and_buffers_of_trained_blocks(finetune: ModuleType, tmp_path: Path) -> None:
-    model = finetune.build_model("resnet18", "none", 5)
+    model = finetune.build_model("resnet18", examples_module("finetune_model").Weights("none"), 5, seed=0)
     blocks = finetune.blocks_of(model)
     state = finetune.trained_state(model, blocks, ["layer4", "head"])
     assert {
@@ -170,7 +176,13 @@ def test_checkpoint_holds_parameters_and_buffers_of_trained_blocks(finetune: Mod
         "fc.weight",
     } <= set(state)
     assert not any(key.startswith(("layer3.", "conv1.", "bn1.")) for key in state)
-    checkpoint = {"model": "resnet18", "weights": "none", "classes": CLASSES, "trained_blocks": ["layer4", "head"]}
+    checkpoint = {
+        "model": "resnet18",
+        "weights": "none",
+        "seed": 0,
+        "classes": CLASSES,
+        "trained_blocks": ["layer4", "head"],
+    }
     torch.save({**checkpoint, "state_dict": state}, tmp_path / "good.pt")
     reloaded, _ = finetune.load_checkpoint(tmp_path / "good.pt")
     assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in state.items())
@@ -184,11 +196,11 @@ def test_checkpoint_holds_parameters_and_buffers_of_trained_blocks(finetune: Mod
 
 
 def test_frozen_batchnorm_stays_in_eval_and_backbone_learns_slower(finetune: ModuleType) -> None:
-    model = finetune.build_model("resnet18", "none", 5)
+    model = finetune.build_model("resnet18", examples_module("finetune_model").Weights("none"), 5, seed=0)
     blocks, trained = finetune.blocks_of(model), ["layer4", "head"]
     finetune.set_trainable(model, blocks, trained)
     before = model.layer3[0].bn1.running_mean.clone()
-    finetune.train_mode(model, blocks, trained)
+    finetune.set_train_modes(model, blocks, trained)
     model(torch.rand(4, 3, 32, 32))
     assert not model.layer3[0].bn1.training and model.layer4[0].bn1.training and model.fc.training
     assert torch.equal(model.layer3[0].bn1.running_mean, before)
@@ -208,9 +220,11 @@ def test_default_weights_come_from_the_cache_or_a_local_file(
     cached.parent.mkdir(parents=True)
     torch.save(weights, cached)
     for source in ["DEFAULT", str(cached)]:
-        assert torch.equal(finetune.build_model("resnet18", source, 5).conv1.weight, weights["conv1.weight"])
-    _, val_tf = finetune.make_transforms("resnet18", "DEFAULT", 32)
-    assert val_tf.crop_size == [224]  # pretrained weights bring their own transforms
+        resolved = finetune.resolve_weights("resnet18", source)
+        assert torch.equal(finetune.build_model("resnet18", resolved, 5, seed=0).conv1.weight, weights["conv1.weight"])
+        preprocessing = finetune.pretrained_preprocessing("resnet18", resolved)  # as the weights were trained
+        assert (preprocessing.resize, preprocessing.crop) == (256, 224)
+        assert preprocessing.mean == (0.485, 0.456, 0.406) and preprocessing.std == (0.229, 0.224, 0.225)
 
 
 def error_of(finetune: ModuleType, *argv: str) -> str:
@@ -295,6 +309,11 @@ def test_help_lists_every_option(finetune: ModuleType, capsys: pytest.CaptureFix
         "--out",
         "--image-size",
         "--workers",
+        "--seed",
+        "--balance",
+        "--resume",
+        "--amp",
+        "predict",
         "partial:N",
         "gradual",
         "torchrun",
