@@ -180,7 +180,9 @@ def _load_checked(check_first: bool, refuse: bool = True) -> Callable[[nn.Module
     return load_checked
 
 
-def _train_mode(use_helper: bool = False, by_name: bool = False, everything: bool = False) -> Callable[[nn.Module], None]:
+def _train_mode(
+    use_helper: bool = False, by_name: bool = False, everything: bool = False
+) -> Callable[[nn.Module], None]:
     def train_mode(model: nn.Module) -> None:
         model.train()
         if use_helper:
@@ -188,7 +190,9 @@ def _train_mode(use_helper: bool = False, by_name: bool = False, everything: boo
             return
         for name, module in model.named_modules():
             frozen = not any(p.requires_grad for p in module.parameters(recurse=False))
-            if isinstance(module, nn.BatchNorm2d) and (everything or (name.startswith("block1") if by_name else frozen)):
+            if isinstance(module, nn.BatchNorm2d) and (
+                everything or (name.startswith("block1") if by_name else frozen)
+            ):
                 module.eval()
 
     return train_mode
@@ -196,13 +200,19 @@ def _train_mode(use_helper: bool = False, by_name: bool = False, everything: boo
 
 CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
     ("01", 1): {
-        "reference": define("count_parameters", lambda ns: lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)),
-        "every parameter, frozen ones too": define("count_parameters", lambda ns: lambda m: sum(p.numel() for p in m.parameters())),
+        "reference": define(
+            "count_parameters", lambda ns: lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)
+        ),
+        "every parameter, frozen ones too": define(
+            "count_parameters", lambda ns: lambda m: sum(p.numel() for p in m.parameters())
+        ),
         "state_dict entries ending in weight/bias": define(
             "count_parameters",
             lambda ns: lambda m: sum(v.numel() for k, v in m.state_dict().items() if k.endswith(("weight", "bias"))),
         ),
-        "the whole state_dict": define("count_parameters", lambda ns: lambda m: sum(v.numel() for v in m.state_dict().values())),
+        "the whole state_dict": define(
+            "count_parameters", lambda ns: lambda m: sum(v.numel() for v in m.state_dict().values())
+        ),
         "tensors, not values": define(
             "count_parameters", lambda ns: lambda m: sum(1 for p in m.parameters() if p.requires_grad)
         ),
@@ -259,7 +269,9 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
         "freeze(exercise_model, 'block2', 'block3') (a helper)": run(
             lambda ns: freeze(ns["exercise_model"], "block2", "block3")
         ),
-        "freeze_to(exercise_model, 2) (a helper, and the wrong blocks)": run(lambda ns: freeze_to(ns["exercise_model"], 2)),
+        "freeze_to(exercise_model, 2) (a helper, and the wrong blocks)": run(
+            lambda ns: freeze_to(ns["exercise_model"], 2)
+        ),
         "block1 and block2, as in section 1": _freeze_blocks("block1", "block2"),
         "module attribute instead of parameters": run(
             lambda ns: [setattr(getattr(ns["exercise_model"], b), "requires_grad", False) for b in ("block2", "block3")]
@@ -273,7 +285,8 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
     },
     ("03", 2): {
         "reference": define(
-            "optimizer", lambda ns: torch.optim.SGD([p for p in ns["opt_model"].parameters() if p.requires_grad], lr=0.01)
+            "optimizer",
+            lambda ns: torch.optim.SGD([p for p in ns["opt_model"].parameters() if p.requires_grad], lr=0.01),
         ),
         "requires_grad_(True), then every parameter": define(
             "optimizer",
@@ -321,7 +334,9 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
     },
     ("04", 2): {
         "reference": define("cache_features", lambda ns: _features()),
-        "no .eval() (the model handed over is in train mode)": define("cache_features", lambda ns: _features(eval_mode=False)),
+        "no .eval() (the model handed over is in train mode)": define(
+            "cache_features", lambda ns: _features(eval_mode=False)
+        ),
         ".detach() instead of no_grad()": define("cache_features", lambda ns: _features(no_grad=False, detach=True)),
         "graph kept": define("cache_features", lambda ns: _features(no_grad=False)),
         "the model's scores, not its features": define("cache_features", lambda ns: lambda m, x: m.eval()(x).detach()),
@@ -410,9 +425,9 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
         ),
         "frozen ones as 0": define(
             "grad_norms",
-            lambda ns: lambda m: {
-                n: (p.grad.norm().item() if p.grad is not None else 0.0) for n, p in m.named_parameters()
-            },
+            lambda ns: (
+                lambda m: {n: (p.grad.norm().item() if p.grad is not None else 0.0) for n, p in m.named_parameters()}
+            ),
         ),
     },
     ("07", 1): {

@@ -67,7 +67,10 @@ HIDDEN_TESTS: dict[tuple[str, int], str] = {
     "_shared = nn.Linear(2, 2)\nassert count_parameters(nn.Sequential(_shared, _shared)) == 6",
     ("01", 2): "assert sorted(not_parameters) == sorted(name for name, _ in resnet.named_buffers())",
     ("01", 3): "assert tuple(int(v) for v in block2_shape) == (8, 32, 8, 8)",
-    ("02", 1): "import torch\nfrom torch import nn\nfrom torch.optim.optimizer import register_optimizer_step_pre_hook\n"
+    (
+        "02",
+        1,
+    ): "import torch\nfrom torch import nn\nfrom torch.optim.optimizer import register_optimizer_step_pre_hook\n"
     "_layer = nn.Linear(2, 1)\n_layer.weight.grad = torch.ones(1, 2)\n_layer.bias.requires_grad_(False)\n"
     "_w, _b = _layer.weight.detach().clone(), _layer.bias.detach().clone()\n"
     "_steps = []\n"
@@ -93,7 +96,8 @@ HIDDEN_TESTS: dict[tuple[str, int], str] = {
     "assert not _r.conv1.weight.requires_grad and not _r.layer4[0].downsample[0].weight.requires_grad\n"
     "_m = nn.Module()\n_m.conv = nn.Conv2d(1, 2, 3)\n_m.bn = nn.BatchNorm2d(2)\n_m.fc = nn.Linear(2, 2)\n"
     "fc_and_bn_only(_m)\n"
-    "assert [n for n, p in _m.named_parameters() if p.requires_grad] == ['bn.weight', 'bn.bias', 'fc.weight', 'fc.bias']",
+    "assert [n for n, p in _m.named_parameters() if p.requires_grad] == "
+    "['bn.weight', 'bn.bias', 'fc.weight', 'fc.bias']",
     ("04", 1): "import torch\n"
     "assert [n for n, p in exercise_model.named_parameters() if p.requires_grad] == "
     "[n for n, _ in exercise_model.named_parameters() if n.startswith('head.')]\n"

@@ -117,7 +117,10 @@ def _fc_and_bn_models() -> dict[str, nn.Module]:
     from torchvision.models import resnet18
 
     torch.manual_seed(0)
-    return {"resnet18(weights=None)": resnet18(weights=None), "a small CNN whose convolutions have biases": _BiasedConvNet()}
+    return {
+        "resnet18(weights=None)": resnet18(weights=None),
+        "a small CNN whose convolutions have biases": _BiasedConvNet(),
+    }
 
 
 def check_fc_and_bn_only(fc_and_bn_only: Any) -> Feedback:
@@ -156,7 +159,8 @@ def check_fc_and_bn_only(fc_and_bn_only: Any) -> Feedback:
                 )
             if wrong_frozen:
                 fb.fail(
-                    f"On {setup}, {len(wrong_frozen)} parameter(s) should train but are frozen, e.g. {wrong_frozen[:2]}: "
+                    f"On {setup}, {len(wrong_frozen)} parameter(s) should train but are frozen, "
+                    f"e.g. {wrong_frozen[:2]}: "
                     "after freezing all, unfreeze the modules that are isinstance(m, nn.BatchNorm2d), and fc."
                 )
         fb.add(
@@ -166,6 +170,4 @@ def check_fc_and_bn_only(fc_and_bn_only: Any) -> Feedback:
             "",
         )
 
-    return check(
-        "train only fc and BatchNorm", is_function(fc_and_bn_only, "fc_and_bn_only(model)"), right_flags
-    )
+    return check("train only fc and BatchNorm", is_function(fc_and_bn_only, "fc_and_bn_only(model)"), right_flags)

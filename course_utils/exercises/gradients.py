@@ -91,7 +91,8 @@ def check_sgd_step(sgd_step: Callable[[nn.Module, float, float], None]) -> Feedb
                 why = (
                     "the weight decay is missing: add weight_decay * p to the gradient"
                     if decay and no_decay
-                    else "subtract lr * (p.grad + weight_decay * p): minus, times the lr you are given"
+                    else "subtract lr * (p.grad + weight_decay * p) from every parameter that has a gradient: "
+                    "minus, times the lr"
                 )
                 fb.fail(
                     f"With {setup} your update differs from torch.optim.SGD on {len(wrong)} tensor(s), "
@@ -181,7 +182,10 @@ def check_changes_in_eval_step(changed: Any) -> Feedback:
         unknown = sorted(got - expected - set(buffers))
         hint = []
         if buffers:
-            hint.append(f"in eval mode BatchNorm uses its stored statistics and does not update them, yet you listed {buffers[0]!r}")
+            hint.append(
+                "in eval mode BatchNorm uses its stored statistics and does not update them, "
+                f"yet you listed {buffers[0]!r}"
+            )
         if missing:
             hint.append(f"you missed {len(missing)} entries, e.g. {missing[0]!r} (eval mode does not freeze anything)")
         if unknown:

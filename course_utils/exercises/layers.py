@@ -75,7 +75,7 @@ def _why(module: nn.Module, got: object) -> str:
 
 
 def check_count_parameters(count_parameters: Callable[[nn.Module], int]) -> Feedback:
-    """Exercise 1: ``count_parameters(module)`` = how many numbers training would change (trainable parameter values)."""
+    """Exercise 1: ``count_parameters(module)`` = how many numbers training would change (trainable values)."""
 
     def right_counts(fb: Feedback) -> None:
         wrong, returned = [], []
@@ -163,7 +163,11 @@ def check_block2_shape(answer: Any) -> Feedback:
         if got[2:] != expected[2:]:
             hints.append(
                 f"each block's conv has stride 2: {INPUT_SIZE[0]} -> {INPUT_SIZE[0] // 2} -> ?"
-                + (" (28 -> 14 -> 7 is the digits' size printed above; these images are 32×32)" if got[2:] == (7, 7) else "")
+                + (
+                    " (28 -> 14 -> 7 is the digits' size printed above; these images are 32×32)"
+                    if got[2:] == (7, 7)
+                    else ""
+                )
             )
         fb.add(got == expected, f"Right: {expected}.", f"You predicted {got}: " + "; ".join(hints) + ".")
 

@@ -57,7 +57,7 @@ def check_partial_freeze(model: Any, frozen: Any = ("block1", "block3"), verbose
         with_grad = sorted({n.split(".")[0] for n, p in trial.named_parameters() if p.grad is not None})
         fb.add(
             with_grad == [n for n in _BLOCKS if n not in frozen],
-            f"A backward pass reaches {', '.join(with_grad)} (through the frozen blocks after them) and no frozen block.",
+            f"A backward pass reaches {', '.join(with_grad)} (through frozen blocks after them), no frozen block.",
             f"After a backward pass these blocks have gradients: {with_grad}.",
         )
 

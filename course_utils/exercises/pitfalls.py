@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..freezing import helpers_applied
 from ..models import CourseCNN
 from ._feedback import Feedback, call, check, is_function
-from ..freezing import helpers_applied
 from ._fixtures import holds_exactly_trainable, require_module, require_optimizer
 
 
@@ -186,7 +186,9 @@ def check_safe_load(load_checked: Any) -> Feedback:
             fb.require(
                 loaded, "", f"The values of {setup} were not loaded: use model.load_state_dict(state, strict=False)."
             )
-        fb.add(True, "Correct partial checkpoints load; a mistyped or extra key is refused before anything changes.", "")
+        fb.add(
+            True, "Correct partial checkpoints load; a mistyped or extra key is refused before anything changes.", ""
+        )
 
     return check(
         "a partial checkpoint loader that cannot fail silently",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..models import FEATURE_DIM
-from ._feedback import Feedback, call, check, describe, is_number
+from ._feedback import Feedback, call, check, describe, is_function, is_number
 from ._fixtures import attribute_tricks, require_course_cnn, require_module
 
 _BACKBONE = ("block1", "block2", "block3")
@@ -141,7 +141,9 @@ def check_cached_features(
     def right_features(fb: Feedback) -> None:
         trial = copy.deepcopy(pretrained).train()
         recording: list[bool] = []
-        handles = [m.register_forward_hook(lambda *_: recording.append(torch.is_grad_enabled())) for m in trial.modules()]
+        handles = [
+            m.register_forward_hook(lambda *_: recording.append(torch.is_grad_enabled())) for m in trial.modules()
+        ]
         device = next(trial.parameters()).device
         features = call(fb, cache_features, trial, x.to(device), setup="a copy of the pretrained model in train mode")
         for handle in handles:
@@ -164,7 +166,8 @@ def check_cached_features(
             bool(recording) and not any(recording),
             "Autograd recorded nothing during the forward pass.",
             "Autograd was recording during the forward pass: it built a graph (and kept every activation) that "
-            "you then threw away. Run the backbone inside `with torch.no_grad():` (.detach() only drops it afterwards).",
+            "you then threw away. Run the backbone inside `with torch.no_grad():` "
+            "(.detach() only drops it afterwards).",
         )
         fb.add(
             features.grad_fn is None and not features.requires_grad,
@@ -181,7 +184,13 @@ def check_cached_features(
             "BatchNorm normalises with the batch's statistics (and updates them). Call model.eval() first.",
         )
 
-    return check("cache the backbone features", inputs, right_features, verbose=verbose)
+    return check(
+        "cache the backbone features",
+        is_function(cache_features, "cache_features(model, x)"),
+        inputs,
+        right_features,
+        verbose=verbose,
+    )
 
 
 def check_crossover(answer: Any, labels: Sequence[int], pairs: Sequence[Any], verbose: bool = True) -> Feedback:
@@ -224,19 +233,22 @@ def check_crossover(answer: Any, labels: Sequence[int], pairs: Sequence[Any], ve
                 "",
             )
             return
-        if answer is None:
-            hint = f"at {expected} labels full fine-tuning is ahead on every seed (smallest lead {by_k[expected].low:+.1f})"
+        if answer is None and expected is not None:
+            lead = by_k[expected].low
+            hint = f"at {expected} labels full fine-tuning is ahead on every seed (smallest lead {lead:+.1f})"
         else:
             pair = by_k[answer]
             if pair.low > 0:
                 hint = "full fine-tuning is ahead on every seed there, but not for the first time: read from the top"
             elif pair.high > 0:
                 hint = (
-                    f"there full fine-tuning is ahead on average ({pair.mean:+.1f}) and on one seed ({pair.high:+.1f}), "
+                    f"there full fine-tuning is ahead on average ({pair.mean:+.1f}) "
+                    f"and on one seed ({pair.high:+.1f}), "
                     f"but behind on another ({pair.low:+.1f}): not ahead on every seed"
                 )
             else:
-                hint = f"there the frozen backbone is ahead on every seed (full - frozen: {pair.low:+.1f} to {pair.high:+.1f})"
+                spread = f"{pair.low:+.1f} to {pair.high:+.1f}"
+                hint = f"there the frozen backbone is ahead on every seed (full - frozen: {spread})"
         fb.add(False, "", f"Not {answer}: {hint}.")
 
     return check("read the learning curve", valid, right, verbose=verbose)
