@@ -13,6 +13,7 @@ import difflib
 import fnmatch
 import re
 import sys
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,23 @@ OWN = "(own)"
 """Name of the pseudo-block of parameters owned by the model itself (e.g. ViT's ``class_token``)."""
 
 _GLOB_CHARS = "*?["
+
+_HELPER_CALLS: weakref.WeakKeyDictionary[nn.Module, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _record(model: nn.Module, helper: str) -> None:
+    """Note that ``helper`` was applied to ``model`` (read by ``helpers_applied``)."""
+    if isinstance(model, nn.Module):
+        _HELPER_CALLS.setdefault(model, set()).add(helper)
+
+
+def helpers_applied(model: nn.Module) -> list[str]:
+    """The freezing helpers (``freeze``, ``freeze_to``, ``unfreeze``, ``set_bn_eval``, ``keep_frozen_bn_eval``)
+    applied so far to ``model`` or to one of its submodules, sorted. A copy (``copy.deepcopy``) starts with none.
+
+    Exercise checkers use it where an exercise asks for the lines a helper would hide.
+    """
+    return sorted({name for module in model.modules() for name in _HELPER_CALLS.get(module, set())})
 
 
 class LayerNameError(KeyError):
@@ -168,6 +186,7 @@ def freeze(model: nn.Module, *names: str, train_bn: bool = False) -> None:
     weight/bias trainable (fastai's default). An unknown name, or a pattern that matches nothing,
     raises ``LayerNameError`` with close names, never a silent no-op.
     """
+    _record(model, "freeze")
     for name in _resolve(model, names) if names else [""]:
         _freeze_module(model.get_submodule(name), train_bn)
 
@@ -180,6 +199,7 @@ def unfreeze(model: nn.Module, *names: str) -> None:
     as timm's ``unfreeze`` does). Those are new parameter objects: an optimizer built earlier does
     not have them (``unfreeze_next`` adds them, ``audit`` reports them).
     """
+    _record(model, "unfreeze")
     for name in _resolve(model, names) if names else [""]:
         _unfreeze_module(model, name)
 
@@ -192,6 +212,7 @@ def freeze_to(model: nn.Module, n: int, train_bn: bool = False) -> None:
     Parameters owned by the model itself (``OWN``, e.g. ViT's ``class_token``) sit on the input
     side, so they are frozen whenever ``n >= 1`` and train only with ``n == 0``.
     """
+    _record(model, "freeze_to")
     names = block_names(model)
     if not -len(names) <= n <= len(names):
         raise ValueError(f"n must be between {-len(names)} and {len(names)} for blocks {names}, got {n}.")
@@ -371,6 +392,7 @@ def set_bn_eval(model: nn.Module) -> int:
     moving while the rest of the model (dropout included) stays in train mode.
     Returns how many BN layers it switched.
     """
+    _record(model, "set_bn_eval")
     count = 0
     for module in model.modules():
         if _is_frozen_bn(module) and module.training:
@@ -385,6 +407,7 @@ def keep_frozen_bn_eval(model: nn.Module) -> list[torch.utils.hooks.RemovableHan
     Registers a forward pre-hook on each BN layer; it checks ``requires_grad`` at call time, so
     unfreezing a BN layer later lets it train normally. Returns the hook handles.
     """
+    _record(model, "keep_frozen_bn_eval")
 
     def hook(module: nn.Module, inputs: tuple[Any, ...]) -> None:
         if module.training and _is_frozen_bn(module):

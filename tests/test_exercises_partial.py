@@ -9,30 +9,30 @@ import torch
 from torch import nn
 
 from course_utils.exercises import partial as ex
-from course_utils.freezing import freeze_to, param_groups
+from course_utils.freezing import freeze, freeze_to, param_groups
 from course_utils.models import CourseCNN
 
-# ---------------------------------------------------------------- exercise 1: freeze the first two blocks
+# ---------------------------------------------------------------- exercise 1: freeze block1 and block3 by hand
 
 
 def loop(m):
-    for block in (m.block1, m.block2):
+    for block in (m.block1, m.block3):
         for p in block.parameters():
             p.requires_grad = False
 
 
 @pytest.mark.parametrize(
     "solution",
-    [loop, lambda m: freeze_to(m, 2), lambda m: [m.block1.requires_grad_(False), m.block2.requires_grad_(False)]],
+    [loop, lambda m: [m.block1.requires_grad_(False), m.block3.requires_grad_(False)]],
 )
 def test_partial_freeze_right(pretrained, solution) -> None:
     solution(pretrained)
-    assert ex.check_partial_freeze(pretrained, n_frozen=2, verbose=False).passed
+    assert ex.check_partial_freeze(pretrained, verbose=False).passed
 
 
 def identity(m):  # the case from the review
     m.block1 = nn.Identity()
-    m.block2 = nn.Identity()
+    m.block3 = nn.Identity()
 
 
 def deleted(m):
@@ -41,31 +41,32 @@ def deleted(m):
 
 def attribute(m):
     m.block1.requires_grad = False
-    m.block2.requires_grad = False
-
-
-def three(m):
-    freeze_to(m, 3)
-
-
-def only_block2(m):
-    m.block2.requires_grad_(False)
+    m.block3.requires_grad = False
 
 
 def conv_only(m):
     m.block1[0].weight.requires_grad = False
-    m.block2[0].weight.requires_grad = False
+    m.block3[0].weight.requires_grad = False
 
 
 WRONG_PARTIAL = {
+    "freeze_to(model, 2) (a helper, and a prefix)": (lambda m: freeze_to(m, 2), "You used freeze_to"),
+    "freeze(model, 'block1', 'block3') (a helper)": (lambda m: freeze(m, "block1", "block3"), "You used freeze"),
+    "a prefix by hand: block1 and block2": (
+        lambda m: [m.block1.requires_grad_(False), m.block2.requires_grad_(False)],
+        "['block2']",
+    ),
+    "block1 to block3": (
+        lambda m: [getattr(m, b).requires_grad_(False) for b in ("block1", "block2", "block3")],
+        "['block2']",
+    ),
     "blocks replaced by nn.Identity()": (identity, "lost parameters"),
     "block1 deleted": (deleted, "frozen is not removed"),
     "module attribute": (attribute, "plain attribute"),
-    "three blocks": (three, "Frozen but should be trainable: ['block3']"),
     "everything": (lambda m: m.requires_grad_(False), "Frozen but should be trainable"),
-    "only block2": (only_block2, "['block1']"),
-    "conv weights only": (conv_only, "['block1', 'block2']"),
-    "unanswered": (lambda m: None, "['block1', 'block2']"),
+    "only block3": (lambda m: m.block3.requires_grad_(False), "['block1']"),
+    "conv weights only": (conv_only, "['block1', 'block3']"),
+    "unanswered": (lambda m: None, "['block1', 'block3']"),
 }
 
 
@@ -73,14 +74,14 @@ WRONG_PARTIAL = {
 def test_partial_freeze_wrong(pretrained, name: str) -> None:
     mistake, hint = WRONG_PARTIAL[name]
     mistake(pretrained)
-    result = ex.check_partial_freeze(pretrained, n_frozen=2, verbose=False)
+    result = ex.check_partial_freeze(pretrained, verbose=False)
     assert not result.passed and hint in str(result), str(result)
 
 
-def test_partial_freeze_other_depths(model) -> None:
-    freeze_to(model, 3)
-    assert ex.check_partial_freeze(model, 3, verbose=False).passed
-    assert not ex.check_partial_freeze(model, 2, verbose=False).passed
+def test_partial_freeze_other_sets(model) -> None:
+    model.block2.requires_grad_(False)
+    assert ex.check_partial_freeze(model, frozen=("block2",), verbose=False).passed
+    assert not ex.check_partial_freeze(model, verbose=False).passed
 
 
 # ---------------------------------------------------------------- exercise 2: discriminative learning rates

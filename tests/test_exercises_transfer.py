@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from course_utils.exercises import transfer as ex
+from course_utils.experiment import Paired
 from course_utils.models import CourseCNN, make_head
 
 # ---------------------------------------------------------------- exercise 1: freeze the backbone, new head
@@ -99,7 +100,15 @@ def block3_left_trainable(p):
     return model
 
 
+def head_for_64_features(p):  # the case from the review: passed, then crashed on the first forward pass
+    model = copy.deepcopy(p)
+    model.requires_grad_(False)
+    model.head = nn.Sequential(nn.Flatten(), nn.Linear(64, 5))
+    return model
+
+
 WRONG_BACKBONES = {
+    "a head for 64 features (the backbone gives 256)": (head_for_64_features, "A forward pass fails"),
     "new head created before freezing": (head_before_freezing, "head is frozen too"),
     "the old 0-4 head kept": (old_head_kept, "pretrained 0-4 weights"),
     "a 10-class head": (ten_classes, "nn.Linear(256, 5)"),
@@ -127,75 +136,76 @@ def test_frozen_backbone_on_pretrained_itself(pretrained) -> None:
     assert not result.passed and "work on the copy" in str(result)
 
 
-# ---------------------------------------------------------------- exercise 2: cached features
+# ---------------------------------------------------------------- exercise 2: cache_features(model, x)
 
 
-def test_cached_features_right(pretrained, batch) -> None:
+def right_features(model, x):
+    model.eval()
+    with torch.no_grad():
+        return model.features(x)
+
+
+def by_blocks(model, x):
+    model.eval()
+    with torch.inference_mode():
+        return model.block3(model.block2(model.block1(x))).flatten(1).clone()
+
+
+@pytest.mark.parametrize("solution", [right_features, by_blocks])
+def test_cached_features_right(pretrained, batch, solution) -> None:
     x, _ = batch
-    model = freeze_then_new_head(pretrained).eval()
+    pretrained.train()
+    assert ex.check_cached_features(solution, pretrained, x, verbose=False).passed
+    assert pretrained.training  # the checker works on a copy
+
+
+def no_eval(model, x):  # the case from the review: the checker's model used to be in eval mode already
     with torch.no_grad():
-        from_copy = model.features(x)
-    pretrained.eval()
+        return model.features(x)
+
+
+def detached(model, x):  # the case from the review: no grad_fn, but the graph was built
+    model.eval()
+    return model.features(x).detach()
+
+
+def with_graph(model, x):
+    model.eval()
+    return model.features(x)
+
+
+def logits(model, x):
+    model.eval()
     with torch.no_grad():
-        by_hand = pretrained.block3(pretrained.block2(pretrained.block1(x))).flatten(1)
-    for features in (from_copy, by_hand, pretrained.features(x).detach()):
-        assert ex.check_cached_features(features, pretrained, x, verbose=False).passed
+        return model(x)
 
 
-def train_mode_with_graph(p, x):
-    p.train()
-    return p.features(x)
-
-
-def train_mode_detached(p, x):
-    p.train()
-    return p.features(x).detach()
-
-
-def eval_with_graph(p, x):
-    p.eval()
-    return p.features(x)
-
-
-def logits(p, x):
-    p.eval()
+def unflattened(model, x):
+    model.eval()
     with torch.no_grad():
-        return p(x)
+        return model.block3(model.block2(model.block1(x)))
 
 
-def unflattened(p, x):
-    p.eval()
-    with torch.no_grad():
-        return p.block3(p.block2(p.block1(x)))
-
-
-def first_ten(p, x):
-    p.eval()
-    with torch.no_grad():
-        return p.features(x[:10])
-
-
-def fresh_weights(p, x):
+def fresh_weights(model, x):
     with torch.no_grad():
         return CourseCNN().eval().features(x)
 
 
-def as_numpy(p, x):
-    p.eval()
-    with torch.no_grad():
-        return p.features(x).numpy()
+def as_numpy(model, x):
+    return right_features(model, x).numpy()
 
 
 WRONG_FEATURES = {
-    "train mode and a graph": (train_mode_with_graph, "torch.no_grad"),
-    "train mode, detached": (train_mode_detached, "model.eval()"),
-    "eval mode with a graph": (eval_with_graph, "torch.no_grad"),
+    "no .eval() (the model handed over is in train mode)": (no_eval, "Call model.eval() first"),
+    ".detach() instead of torch.no_grad()": (detached, ".detach() only drops it afterwards"),
+    "a graph attached": (with_graph, "torch.no_grad"),
     "the logits": (logits, "model.features(x), not model(x)"),
     "not flattened": (unflattened, "Flatten"),
-    "only some images": (first_ten, "all 16 images"),
-    "a fresh, untrained backbone": (fresh_weights, "pretrained weights"),
-    "a numpy array": (as_numpy, "should be a tensor"),
-    "unanswered": (lambda p, x: None, "should be a tensor"),
+    "a fresh, untrained backbone": (fresh_weights, "eval-mode features"),
+    "a numpy array": (as_numpy, "Return the features as a tensor"),
+    "unanswered": (lambda model, x: None, "Return the features as a tensor"),
+    "crashes": (lambda model, x: model.nothing(x), "raised AttributeError"),
+    "not a function": (None, "Define a function"),
 }
 
 
@@ -203,30 +213,36 @@ WRONG_FEATURES = {
 def test_cached_features_wrong(pretrained, batch, name: str) -> None:
     x, _ = batch
     mistake, hint = WRONG_FEATURES[name]
-    features = mistake(pretrained, x)
-    pretrained.train()
-    result = ex.check_cached_features(features, pretrained, x, verbose=False)
+    result = ex.check_cached_features(mistake, pretrained, x, verbose=False)
     assert not result.passed and hint in str(result), str(result)
-    assert pretrained.training  # the checker restores the mode
 
 
 # ---------------------------------------------------------------- exercise 3: read the learning curve
 
-LABELS, FROZEN, FULL = (1, 3, 10, 30), [60.0, 80.0, 90.0, 93.0], [50.0, 80.0, 92.0, 91.0]
+LABELS = (1, 3, 10, 100)
+COMMITTED = [  # notebook 04's table: full - frozen per seed, at 1, 3, 10, 100 labels per class
+    Paired("full", "frozen", (-14.4, -5.8, -3.2)),
+    Paired("full", "frozen", (-8.4, -3.9, -3.0)),
+    Paired("full", "frozen", (-2.4, -2.1, -1.2)),
+    Paired("full", "frozen", (-1.6, -0.1, 2.6)),
+]
+LATER = [*COMMITTED[:2], Paired("full", "frozen", (0.4, 1.0, 2.0)), Paired("full", "frozen", (1.0, 2.0, 3.0))]
 
 
 def test_crossover_right(capsys) -> None:
-    assert ex.check_crossover(10, LABELS, FROZEN, FULL).passed  # a tie at 3 is not "beats"
-    assert "well done" in capsys.readouterr().out
-    assert ex.check_crossover(None, LABELS, [9.0] * 4, [1.0] * 4, verbose=False).passed
-    assert ex.check_crossover(10.0, LABELS, FROZEN, FULL, verbose=False).passed
+    assert ex.check_crossover(None, LABELS, COMMITTED).passed
+    out = capsys.readouterr().out
+    assert "at no label count is full fine-tuning ahead on every seed" in out
+    assert "At 100 labels it is ahead on average (+0.3 points) and on its best seed (+2.6)" in out
+    assert "behind on another (-1.6)" in out and "never beats" not in out
+    assert ex.check_crossover(10, LABELS, LATER, verbose=False).passed
+    assert ex.check_crossover(10.0, LABELS, LATER, verbose=False).passed
 
 
 WRONG_CROSSOVERS = {
-    "the tie counted as beating": (3, "still ahead (or level)"),
-    "the last label count": (30, "still ahead"),
-    "frozen ahead (comparison inverted)": (1, "still ahead"),
-    "never, although it does": (None, "it does"),
+    "100: ahead on average and on one seed": (100, "ahead on average (+0.3) and on one seed (+2.6)"),
+    "1: frozen ahead on every seed": (1, "frozen backbone is ahead on every seed"),
+    "10": (10, "frozen backbone is ahead on every seed"),
     "a string": ("10", "Answer with one of"),
     "not a measured count": (5, "Answer with one of"),
     "the stub's -1": (-1, "Answer with one of"),
@@ -237,12 +253,17 @@ WRONG_CROSSOVERS = {
 @pytest.mark.parametrize("name", WRONG_CROSSOVERS)
 def test_crossover_wrong(name: str) -> None:
     answer, hint = WRONG_CROSSOVERS[name]
-    result = ex.check_crossover(answer, LABELS, FROZEN, FULL, verbose=False)
+    result = ex.check_crossover(answer, LABELS, COMMITTED, verbose=False)
     assert not result.passed and hint in str(result), str(result)
 
 
-def test_crossover_when_full_leads_later_again() -> None:
-    labels, frozen, full = (1, 3, 10), [60.0, 80.0, 90.0], [61.0, 70.0, 95.0]
-    assert ex.check_crossover(1, labels, frozen, full, verbose=False).passed
-    result = ex.check_crossover(10, labels, frozen, full, verbose=False)
+def test_crossover_when_full_leads_later() -> None:
+    result = ex.check_crossover(100, LABELS, LATER, verbose=False)
     assert not result.passed and "not for the first time" in str(result)
+    result = ex.check_crossover(None, LABELS, LATER, verbose=False)
+    assert not result.passed and "at 10 labels full fine-tuning is ahead on every seed" in str(result)
+
+
+def test_crossover_needs_the_pairs() -> None:
+    result = ex.check_crossover(None, LABELS, [0.0] * 4, verbose=False)
+    assert not result.passed and "paired" in str(result)

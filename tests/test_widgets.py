@@ -97,7 +97,8 @@ def test_choice_question_is_well_formed(question_id: str) -> None:
 @pytest.mark.parametrize("question_id", NUMBER_IDS)
 def test_prediction_question_is_well_formed(question_id: str) -> None:
     entry = BANK[question_id]
-    assert set(entry) <= {"kind", "question", "accept", "unit", "explanation", "proof"}, set(entry)
+    fields = {"kind", "question", "accept", "unit", "explanation", "proof", "measured", "measured_in", "misconceptions"}
+    assert set(entry) <= fields, set(entry)
     assert entry["question"].strip() and entry["explanation"].strip()
     low, high = entry["accept"]
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) and low <= high
@@ -139,10 +140,51 @@ def test_sealed_bank_holds_the_same_questions_and_hides_them(tmp_path: Path) -> 
 def test_number_quiz() -> None:
     prediction = NumberQuiz("How many times faster?", accept=(2.0, 4.0), explanation="About 3×.", unit="×")
     assert prediction.reveal_button.disabled and prediction.correct is None
-    prediction.guess.value = 5.0
+    prediction.guess.value = "5"
     prediction.reveal_button.click()
     assert prediction.correct is False and "between 2 and 4×" in prediction.feedback.value
-    prediction.guess.value = 3.0
+    prediction.guess.value = "3"
     assert prediction.correct is True and "In range" in prediction.feedback.value
     with pytest.raises(ValueError):
         NumberQuiz("?", accept=(4, 2), explanation="")
+
+
+def test_number_quiz_accepts_a_prediction_of_zero() -> None:
+    """A numeric field starts at 0, so "0" could never count as typed; the text field can."""
+    prediction = NumberQuiz("How many points does it gain?", accept=(-2, 2), explanation="About 1.", unit="points")
+    assert prediction.reveal_button.disabled
+    prediction.guess.value = "0"
+    assert not prediction.reveal_button.disabled
+    prediction.reveal_button.click()
+    assert prediction.revealed and prediction.correct is True and "In range" in prediction.feedback.value
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "abc", "nan", "inf", "3..5"])
+def test_number_quiz_waits_for_a_number(typed: str) -> None:
+    prediction = NumberQuiz("How many?", accept=(1, 2), explanation="x")
+    prediction.guess.value = typed
+    assert prediction.reveal_button.disabled
+    prediction.reveal_button.click()
+    assert not prediction.revealed and prediction.correct is None
+    if typed.strip():
+        assert "Type a number" in prediction.feedback.value
+
+
+@pytest.mark.parametrize(
+    "typed, value", [("0", 0.0), (" 2.5 ", 2.5), ("-1", -1.0), ("1,000", 1000.0), ("30 %", 30.0), ("7×", 7.0)]
+)
+def test_number_quiz_reads_what_a_learner_types(typed: str, value: float) -> None:
+    from course_utils.widgets.quiz import parse_number
+
+    assert parse_number(typed, "%") == value
+
+
+def test_number_quiz_regrades_after_a_change_and_ignores_a_half_typed_one() -> None:
+    prediction = NumberQuiz("How many?", accept=(1, 2), explanation="x")
+    prediction.guess.value = "1.5"
+    prediction.reveal_button.click()
+    assert prediction.correct is True
+    prediction.guess.value = "9"
+    assert prediction.correct is False and "Outside" in prediction.feedback.value
+    prediction.guess.value = "-"
+    assert prediction.correct is None and prediction.reveal_button.disabled

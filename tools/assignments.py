@@ -66,34 +66,61 @@ c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplemente
 HIDDEN_TESTS: dict[tuple[str, int], str] = {
     ("01", 1): "from torch import nn\n"
     "assert count_parameters(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))) == 12\n"
-    "assert count_parameters(nn.Conv2d(3, 5, 3)) == 140",
-    ("01", 2): "assert sorted(not_parameters) == sorted(name for name, _ in model.named_buffers())",
-    ("01", 3): "assert tuple(int(v) for v in block2_shape) == (8, 32, 7, 7)",
-    ("02", 1): "import torch\nfrom torch import nn\n"
+    "_frozen = nn.Conv2d(3, 5, 3)\n_frozen.bias.requires_grad_(False)\n"
+    "assert count_parameters(_frozen) == 135\n"
+    "_shared = nn.Linear(2, 2)\nassert count_parameters(nn.Sequential(_shared, _shared)) == 6",
+    ("01", 2): "assert sorted(not_parameters) == sorted(name for name, _ in resnet.named_buffers())",
+    ("01", 3): "assert tuple(int(v) for v in block2_shape) == (8, 32, 8, 8)",
+    (
+        "02",
+        1,
+    ): "import torch\nfrom torch import nn\nfrom torch.optim.optimizer import register_optimizer_step_pre_hook\n"
     "_layer = nn.Linear(2, 1)\n_layer.weight.grad = torch.ones(1, 2)\n_layer.bias.requires_grad_(False)\n"
     "_w, _b = _layer.weight.detach().clone(), _layer.bias.detach().clone()\n"
-    "sgd_step(_layer, 0.25)\n"
-    "assert torch.allclose(_layer.weight, _w - 0.25) and torch.equal(_layer.bias, _b)",
+    "_steps = []\n"
+    "_hook = register_optimizer_step_pre_hook(lambda *_: _steps.append(1))\n"
+    "sgd_step(_layer, 0.25, 0.5)\n_hook.remove()\n"
+    "assert not _steps, 'sgd_step used a torch.optim optimizer'\n"
+    "assert torch.allclose(_layer.weight, _w - 0.25 * (1 + 0.5 * _w)) and torch.equal(_layer.bias, _b)",
     ("02", 2): "assert float(accumulation_factor) == 2.0",
     ("02", 3): "from course_utils.models import CourseCNN\n"
-    "assert set(changed_with_lr0) == {name for name, _ in CourseCNN().named_buffers()}",
-    ("03", 1): "_frozen = [n for n, p in exercise_model.named_parameters() if not p.requires_grad]\n"
-    "assert _frozen == [n for n, _ in exercise_model.named_parameters() if n.startswith(('block1.', 'block2.'))]\n"
-    "assert len(_frozen) == 6",
+    "assert set(changed_in_eval_step) == {name for name, _ in CourseCNN().named_parameters()}",
+    ("03", 1): "from course_utils.freezing import helpers_applied\n"
+    "_frozen = [n for n, p in exercise_model.named_parameters() if not p.requires_grad]\n"
+    "assert _frozen == [n for n, _ in exercise_model.named_parameters() if n.startswith(('block2.', 'block3.'))]\n"
+    "assert len(_frozen) == 6 and not helpers_applied(exercise_model)",
     ("03", 2): "assert type(optimizer).__name__ == 'SGD'\n"
+    "assert [n for n, p in opt_model.named_parameters() if not p.requires_grad] == "
+    "['block1.0.weight', 'block1.1.weight', 'block1.1.bias']\n"
     "assert {id(p) for g in optimizer.param_groups for p in g['params']} == "
     "{id(p) for p in opt_model.parameters() if p.requires_grad}",
-    ("03", 3): "_r = exercise_resnet\n"
+    ("03", 3): "from torch import nn\nfrom torchvision.models import resnet18\n"
+    "_r = resnet18(weights=None)\nfc_and_bn_only(_r)\n"
     "assert _r.layer3[1].bn2.bias.requires_grad and _r.fc.weight.requires_grad\n"
-    "assert not _r.conv1.weight.requires_grad and not _r.layer4[0].downsample[0].weight.requires_grad",
-    ("04", 1): "assert [n for n, p in exercise_model.named_parameters() if p.requires_grad] == "
+    "assert not _r.conv1.weight.requires_grad and not _r.layer4[0].downsample[0].weight.requires_grad\n"
+    "_m = nn.Module()\n_m.conv = nn.Conv2d(1, 2, 3)\n_m.bn = nn.BatchNorm2d(2)\n_m.fc = nn.Linear(2, 2)\n"
+    "fc_and_bn_only(_m)\n"
+    "assert [n for n, p in _m.named_parameters() if p.requires_grad] == "
+    "['bn.weight', 'bn.bias', 'fc.weight', 'fc.bias']",
+    ("04", 1): "import torch\n"
+    "assert [n for n, p in exercise_model.named_parameters() if p.requires_grad] == "
     "[n for n, _ in exercise_model.named_parameters() if n.startswith('head.')]\n"
-    "assert exercise_model.head[-1].out_features == 5",
-    ("04", 2): "assert tuple(my_features.shape) == (len(exercise_x), 256) and my_features.grad_fn is None",
-    ("04", 3): "assert my_crossover == next((k for k, lead in zip(LABELS, smallest_lead) if lead > 0), None)",
-    ("05", 1): "_frozen = [b for b in ('block1', 'block2', 'block3', 'head') "
+    "_device = next(exercise_model.parameters()).device\n"
+    "assert tuple(exercise_model.eval()(torch.rand(2, 1, 28, 28, device=_device)).shape) == (2, 5)",
+    ("04", 2): "import copy\nimport torch\n_model = copy.deepcopy(pretrained).train()\n_x = exercise_x[:10]\n"
+    "_x = _x.to(next(_model.parameters()).device)\n"
+    "_grad_on = []\n_h = _model.block1.register_forward_hook(lambda *_: _grad_on.append(torch.is_grad_enabled()))\n"
+    "_f = cache_features(_model, _x)\n_h.remove()\n"
+    "_reference = copy.deepcopy(pretrained).eval()\n"
+    "with torch.no_grad():\n    _expected = _reference.features(_x)\n"
+    "assert tuple(_f.shape) == (10, 256) and _f.grad_fn is None and _grad_on == [False]\n"
+    "assert torch.allclose(_f, _expected, atol=1e-4)",
+    ("04", 3): "assert my_crossover == next((k for k in LABELS if curve[k].paired('full', 'frozen').low > 0), None)",
+    ("05", 1): "from course_utils.freezing import helpers_applied\n"
+    "_frozen = [b for b in ('block1', 'block2', 'block3', 'head') "
     "if not any(p.requires_grad for p in getattr(exercise_model, b).parameters())]\n"
-    "assert _frozen == ['block1', 'block2']",
+    "assert _frozen == ['block1', 'block3'] and not helpers_applied(exercise_model)\n"
+    "assert all(p.requires_grad for p in exercise_model.block2.parameters())",
     ("05", 2): "import torch\n_optimizer = torch.optim.Adam(my_groups)\n"
     "assert sum(len(g['params']) for g in _optimizer.param_groups) == "
     "sum(1 for p in lr_model.parameters() if p.requires_grad)\n"
@@ -113,12 +140,16 @@ HIDDEN_TESTS: dict[tuple[str, int], str] = {
     ("07", 1): "import torch\nassert isinstance(ex_optimizer, torch.optim.SGD)\n"
     "assert {id(p) for g in ex_optimizer.param_groups for p in g['params']} == "
     "{id(p) for p in ex_model.parameters() if p.requires_grad}",
-    ("07", 2): "from course_utils.models import CourseCNN\n"
+    ("07", 2): "from course_utils.freezing import helpers_applied\nfrom course_utils.models import CourseCNN\n"
     "_m = CourseCNN()\n_m.block2.requires_grad_(False)\n_m.eval()\ntrain_mode(_m)\n"
-    "assert _m.head[1].training and _m.block1[1].training and not _m.block2[1].training",
+    "assert _m.head[1].training and _m.block1[1].training and not _m.block2[1].training\n"
+    "assert not helpers_applied(_m)",
     ("07", 3): "import torch\nfrom course_utils.models import CourseCNN\n"
-    "try:\n    load_checked(CourseCNN(), {'head.9.weight': torch.zeros(1)})\nexcept Exception:\n    pass\n"
-    "else:\n    raise AssertionError('a checkpoint with an unknown key loaded silently')",
+    "_m = CourseCNN()\n_before = {k: v.clone() for k, v in _m.state_dict().items()}\n"
+    "_state = {k: v + 1 for k, v in _m.state_dict().items() if k.startswith('head.')}\n"
+    "try:\n    load_checked(_m, {**_state, 'head.9.weight': torch.zeros(1)})\nexcept Exception:\n    pass\n"
+    "else:\n    raise AssertionError('a checkpoint with an unknown key loaded silently')\n"
+    "assert all(torch.equal(v, _before[k]) for k, v in _m.state_dict().items()), 'refused, but after loading'",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..freezing import helpers_applied
 from ..models import BLOCK_NAMES, CourseCNN
 from ._feedback import Feedback, describe
 
@@ -118,3 +119,17 @@ def frozen_state(module: nn.Module) -> tuple[int, int]:
 def attribute_tricks(model: nn.Module) -> list[str]:
     """Modules that got a plain Python attribute ``requires_grad`` (which freezes nothing)."""
     return [name or "model" for name, module in model.named_modules() if "requires_grad" in vars(module)]
+
+
+def no_helpers(fb: Feedback, model: nn.Module, by_hand: str) -> None:
+    """Add a verdict: no course freezing helper (freeze_to, freeze, set_bn_eval, …) was applied to ``model``.
+
+    ``by_hand`` says what to write instead. The helpers record the models they touch
+    (``course_utils.freezing.helpers_applied``).
+    """
+    used = helpers_applied(model)
+    fb.add(
+        not used,
+        "Done by hand, without the course's helpers.",
+        f"You used {', '.join(used)} from course_utils: this exercise asks for the lines it hides. {by_hand}",
+    )

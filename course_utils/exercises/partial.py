@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -9,44 +10,65 @@ import torch
 
 from ..models import BLOCK_NAMES
 from ._feedback import Feedback, check, describe, is_number
-from ._fixtures import attribute_tricks, frozen_state, require_course_cnn
+from ._fixtures import attribute_tricks, frozen_state, no_helpers, require_course_cnn
 
 _BLOCKS = BLOCK_NAMES
 
 
-def check_partial_freeze(model: Any, n_frozen: int = 2, verbose: bool = True) -> Feedback:
-    """Exercise 1: the first ``n_frozen`` blocks frozen (every parameter), the rest trainable, none removed."""
+def check_partial_freeze(model: Any, frozen: Any = ("block1", "block3"), verbose: bool = True) -> Feedback:
+    """Exercise 1: exactly the blocks in ``frozen`` frozen, by hand (no course helper), none removed.
+
+    The default is not a prefix: block2, between two frozen blocks, must still get a gradient.
+    """
 
     def is_model(fb: Feedback) -> None:
         fb.require(
-            isinstance(n_frozen, int) and 0 <= n_frozen <= len(_BLOCKS),
+            isinstance(frozen, (tuple, list)) and bool(frozen) and set(frozen) <= set(_BLOCKS),
             "",
-            f"n_frozen must be a number of blocks from 0 to {len(_BLOCKS)}, got {describe(n_frozen)}.",
+            f"frozen must name blocks among {list(_BLOCKS)}, got {describe(frozen)}.",
         )
         require_course_cnn(fb, model, "exercise_model")
+        no_helpers(fb, model, "Set requires_grad = False on the parameters of each block yourself.")
 
     def frozen_part(fb: Feedback) -> None:
-        wrong = [
-            n for n in _BLOCKS[:n_frozen] if frozen_state(getattr(model, n))[0] != frozen_state(getattr(model, n))[1]
-        ]
+        wrong = [n for n in frozen if frozen_state(getattr(model, n))[0] != frozen_state(getattr(model, n))[1]]
         tricked = attribute_tricks(model)
         trick = f" A plain attribute `requires_grad` on {tricked[:2]} freezes nothing." if tricked else ""
         fb.add(
             not wrong,
-            f"{', '.join(_BLOCKS[:n_frozen])} are frozen.",
+            f"{', '.join(frozen)} are frozen.",
             f"Still (partly) trainable but should be frozen: {wrong}. Loop over model.<block>.parameters() "
             f"and set requires_grad = False.{trick}",
         )
 
     def trainable_part(fb: Feedback) -> None:
-        wrong = [n for n in _BLOCKS[n_frozen:] if frozen_state(getattr(model, n))[0] > 0]
+        keep = [n for n in _BLOCKS if n not in frozen]
+        wrong = [n for n in keep if frozen_state(getattr(model, n))[0] > 0]
         fb.add(
             not wrong,
-            f"{', '.join(_BLOCKS[n_frozen:])} stay trainable.",
-            f"Frozen but should be trainable: {wrong}. Freeze only the first {n_frozen} blocks.",
+            f"{', '.join(keep)} stay trainable.",
+            f"Frozen but should be trainable: {wrong}. Freeze only {', '.join(frozen)}.",
         )
 
-    return check(f"freeze the first {n_frozen} blocks by hand", is_model, frozen_part, trainable_part, verbose=verbose)
+    def gradient_reaches(fb: Feedback) -> None:
+        trial = copy.deepcopy(model).eval()
+        x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+        trial(x.to(next(trial.parameters()).device)).sum().backward()
+        with_grad = sorted({n.split(".")[0] for n, p in trial.named_parameters() if p.grad is not None})
+        fb.add(
+            with_grad == [n for n in _BLOCKS if n not in frozen],
+            f"A backward pass reaches {', '.join(with_grad)} (through frozen blocks after them), no frozen block.",
+            f"After a backward pass these blocks have gradients: {with_grad}.",
+        )
+
+    return check(
+        f"freeze {' and '.join(frozen) if isinstance(frozen, (tuple, list)) else frozen} by hand",
+        is_model,
+        frozen_part,
+        trainable_part,
+        gradient_reaches,
+        verbose=verbose,
+    )
 
 
 def _group_params(group: dict[str, Any]) -> list[Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..freezing import helpers_applied
 from ..models import CourseCNN
 from ._feedback import Feedback, call, check, is_function
 from ._fixtures import holds_exactly_trainable, require_module, require_optimizer
@@ -85,6 +86,12 @@ def check_train_mode(train_mode: Callable[[nn.Module], object]) -> Feedback:
         for setup, (model, start_training) in _train_mode_setups().items():
             model.train(start_training)
             call(fb, train_mode, model, setup=setup)
+            used = [h for h in helpers_applied(model) if h in ("set_bn_eval", "keep_frozen_bn_eval")]
+            if used:
+                fb.fail(
+                    f"Your function calls {used[0]} from course_utils: this exercise asks for its lines. Loop over "
+                    "model.modules() and put each BatchNorm whose parameters are all frozen into eval mode."
+                )
             wrong = []
             for name, module in model.named_modules():
                 params = list(module.parameters(recurse=False))
@@ -146,14 +153,23 @@ def _checkpoints() -> dict[str, tuple[dict[str, torch.Tensor], bool]]:
 
 
 def check_safe_load(load_checked: Any) -> Feedback:
-    """Exercise 3: ``load_checked(model, state)`` loads a partial checkpoint but refuses unexpected keys."""
+    """Exercise 3: ``load_checked(model, state)`` loads a partial checkpoint but refuses unexpected keys,
+    before changing anything: a refused checkpoint must leave the model exactly as it was."""
 
     def loads_and_refuses(fb: Feedback) -> None:
         for setup, (state, should_load) in _checkpoints().items():
             model = _reference_model()
+            before = {k: v.clone() for k, v in model.state_dict().items()}
             try:
                 load_checked(model, dict(state))
             except Exception as error:  # the learner's function may raise: that is the answer being checked
+                changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+                if not should_load and changed:
+                    fb.fail(
+                        f"{setup[0].upper()}{setup[1:]} was refused, but only after loading: {len(changed)} "
+                        f"entries (e.g. {changed[0]!r}) had already changed. Compare the checkpoint's keys with "
+                        "model.state_dict() first, and load only when none is unexpected."
+                    )
                 if should_load:
                     fb.fail(
                         f"{setup[0].upper()}{setup[1:]} was refused ({type(error).__name__}: {error}). "
@@ -170,7 +186,9 @@ def check_safe_load(load_checked: Any) -> Feedback:
             fb.require(
                 loaded, "", f"The values of {setup} were not loaded: use model.load_state_dict(state, strict=False)."
             )
-        fb.add(True, "Correct partial checkpoints load; a mistyped or extra key is refused.", "")
+        fb.add(
+            True, "Correct partial checkpoints load; a mistyped or extra key is refused before anything changes.", ""
+        )
 
     return check(
         "a partial checkpoint loader that cannot fail silently",

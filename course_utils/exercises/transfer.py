@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from ._feedback import Feedback, check, describe, is_number
+from ..models import FEATURE_DIM
+from ._feedback import Feedback, call, check, describe, is_function, is_number
 from ._fixtures import attribute_tricks, require_course_cnn, require_module
 
 _BACKBONE = ("block1", "block2", "block3")
@@ -80,6 +82,36 @@ def check_frozen_backbone(model: Any, pretrained: nn.Module, num_classes: int = 
             "The head is frozen too: create it *after* freezing, or set requires_grad = True on its parameters.",
         )
 
+    def trains(fb: Feedback) -> None:
+        trial = copy.deepcopy(model).train()
+        device = next(trial.parameters()).device
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(8, 1, 28, 28, generator=generator).to(device)
+        y = torch.randint(0, num_classes, (8,), generator=generator).to(device)
+        try:
+            out = trial(x)
+        except Exception as error:  # a head that does not fit the features: report it, never raise
+            fb.fail(
+                f"A forward pass fails ({type(error).__name__}: {error}). The backbone gives {FEATURE_DIM} "
+                f"features per image: the head needs nn.Linear({FEATURE_DIM}, {num_classes})."
+            )
+        fb.require(
+            tuple(out.shape) == (8, num_classes),
+            "",
+            f"The model gives shape {tuple(out.shape)} for 8 images, not (8, {num_classes}).",
+        )
+        before = {n: p.detach().clone() for n, p in trial.named_parameters()}
+        trainable = [p for p in trial.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(trainable, lr=0.1)
+        nn.functional.cross_entropy(out, y).backward()
+        optimizer.step()
+        moved = sorted({n.split(".")[0] for n, p in trial.named_parameters() if not torch.equal(p, before[n])})
+        fb.add(
+            moved == ["head"],
+            "A forward pass and a training step work, and the step moves only the head.",
+            f"After one training step these blocks moved: {moved}; only the head should.",
+        )
+
     return check(
         "freeze the backbone and replace the head",
         is_model,
@@ -87,76 +119,92 @@ def check_frozen_backbone(model: Any, pretrained: nn.Module, num_classes: int = 
         backbone_frozen,
         head_is_new,
         head_trainable,
+        trains,
         verbose=verbose,
     )
 
 
-def check_cached_features(features: Any, pretrained: nn.Module, x: torch.Tensor, verbose: bool = True) -> Feedback:
-    """Exercise 2: the frozen backbone's features of ``x``, eval-mode BN, no autograd graph."""
+def check_cached_features(
+    cache_features: Any, pretrained: nn.Module, x: torch.Tensor, verbose: bool = True
+) -> Feedback:
+    """Exercise 2: ``cache_features(model, x)`` = the backbone's features, BN in eval mode, no autograd graph built.
 
-    def is_tensor(fb: Feedback) -> None:
-        fb.require(
-            isinstance(features, torch.Tensor),
-            "`my_features` is a tensor.",
-            f"`my_features` should be a tensor (model.features(x)), got {describe(features)}.",
-        )
+    The checker hands it a copy of ``pretrained`` left in train mode (as after a training loop), so
+    forgetting ``model.eval()`` shows; and it watches whether autograd was recording during the
+    forward pass, so ``.detach()`` after building a graph is told apart from ``torch.no_grad()``.
+    """
+
+    def inputs(fb: Feedback) -> None:
         require_module(fb, pretrained, "pretrained")
         fb.require(isinstance(x, torch.Tensor), "", f"Pass the images as the third argument, got {describe(x)}.")
 
-    def shape(fb: Feedback) -> None:
-        expected = (len(x), 256)
+    def right_features(fb: Feedback) -> None:
+        trial = copy.deepcopy(pretrained).train()
+        recording: list[bool] = []
+        handles = [
+            m.register_forward_hook(lambda *_: recording.append(torch.is_grad_enabled())) for m in trial.modules()
+        ]
+        device = next(trial.parameters()).device
+        features = call(fb, cache_features, trial, x.to(device), setup="a copy of the pretrained model in train mode")
+        for handle in handles:
+            handle.remove()
+        fb.require(
+            isinstance(features, torch.Tensor),
+            "It returns a tensor.",
+            f"Return the features as a tensor (model.features(x)), got {describe(features)}.",
+        )
+        expected_shape = (len(x), FEATURE_DIM)
         hint = "Use model.features(x), not model(x)."
         if features.dim() == 4:
             hint = "Flatten the backbone's output to one vector per image: model.features(x) does it."
-        elif features.dim() == 2 and len(features) != len(x):
-            hint = f"Compute the features of all {len(x)} images of exercise_x."
         fb.require(
-            tuple(features.shape) == expected,
-            f"Shape {expected}: one 256-number vector per image.",
-            f"Expected shape {expected}, got {tuple(features.shape)}. {hint}",
+            tuple(features.shape) == expected_shape,
+            f"Shape {expected_shape}: one {FEATURE_DIM}-number vector per image.",
+            f"Expected shape {expected_shape}, got {tuple(features.shape)}. {hint}",
         )
-
-    def no_graph(fb: Feedback) -> None:
+        fb.add(
+            bool(recording) and not any(recording),
+            "Autograd recorded nothing during the forward pass.",
+            "Autograd was recording during the forward pass: it built a graph (and kept every activation) that "
+            "you then threw away. Run the backbone inside `with torch.no_grad():` "
+            "(.detach() only drops it afterwards).",
+        )
         fb.add(
             features.grad_fn is None and not features.requires_grad,
             "No autograd graph is attached.",
             "The features carry an autograd graph: compute them inside `with torch.no_grad():`.",
         )
-
-    def values(fb: Feedback) -> None:
-        was_training = pretrained.training
-        pretrained.eval()
-        device = next(pretrained.parameters()).device
+        reference = copy.deepcopy(pretrained).eval()
         with torch.no_grad():
-            expected = getattr(pretrained, "features")(x.to(device)).cpu()  # noqa: B009 - any course CNN
-        pretrained.train(was_training)
-        ok = torch.allclose(features.detach().cpu().float(), expected, atol=1e-4)
+            expected = getattr(reference, "features")(x.to(device)).cpu()  # noqa: B009 - any course CNN
         fb.add(
-            ok,
+            torch.allclose(features.detach().cpu().float(), expected, atol=1e-4),
             "The values match the backbone in eval mode.",
-            "The values differ from the pretrained backbone's eval-mode features: use the pretrained "
-            "weights, and call model.eval() first (BatchNorm in train mode uses batch statistics).",
+            "The values differ from the backbone's eval-mode features: the model you get is in train mode, where "
+            "BatchNorm normalises with the batch's statistics (and updates them). Call model.eval() first.",
         )
 
-    return check("cache the backbone features", is_tensor, shape, no_graph, values, verbose=verbose)
+    return check(
+        "cache the backbone features",
+        is_function(cache_features, "cache_features(model, x)"),
+        inputs,
+        right_features,
+        verbose=verbose,
+    )
 
 
-def check_crossover(
-    answer: Any,
-    labels: Sequence[int],
-    frozen_means: Sequence[float],
-    full_means: Sequence[float],
-    verbose: bool = True,
-) -> Feedback:
-    """Exercise 3: the first labels-per-class value where full fine-tuning beats the frozen backbone."""
+def check_crossover(answer: Any, labels: Sequence[int], pairs: Sequence[Any], verbose: bool = True) -> Feedback:
+    """Exercise 3: the first labels-per-class value where full fine-tuning is ahead of the frozen backbone on
+    every seed, or None. ``pairs``: ``curve[k].paired("full", "frozen")`` per label count (``.mean/.low/.high``)."""
 
     def valid(fb: Feedback) -> None:
         options = list(labels)
         fb.require(
-            len(options) == len(list(frozen_means)) == len(list(full_means)) and len(options) > 0,
+            len(options) == len(list(pairs)) > 0
+            and all(all(is_number(getattr(p, f, None)) for f in ("mean", "low", "high")) for p in pairs),
             "",
-            "The checker needs LABELS, means['frozen'] and means['full'] of the same length: "
-            "pass them as in the exercise cell.",
+            'The checker needs LABELS and [curve[k].paired("full", "frozen") for k in LABELS]: pass them as in '
+            "the exercise cell.",
         )
         fb.require(
             answer is None or (is_number(answer) and answer in options),
@@ -165,23 +213,42 @@ def check_crossover(
         )
 
     def right(fb: Feedback) -> None:
-        expected = next((k for k, fr, fu in zip(labels, frozen_means, full_means) if fu > fr), None)
+        by_k = dict(zip(labels, pairs))
+        expected = next((k for k in labels if by_k[k].low > 0), None)
         if answer == expected:
+            if expected is not None:
+                fb.add(True, f"Right: from {expected} labels per class full fine-tuning is ahead on every seed.", "")
+                return
+            closest = max(labels, key=lambda k: by_k[k].high)
+            pair = by_k[closest]
             fb.add(
                 True,
-                "Right: that is where the red curve first rises above the blue one."
-                if expected is not None
-                else "Right: full fine-tuning never beats the frozen backbone here.",
+                "Right: at no label count is full fine-tuning ahead on every seed. "
+                + (
+                    f"At {closest} labels it is ahead on average ({pair.mean:+.1f} points) and on its best seed "
+                    f"({pair.high:+.1f}), but behind on another ({pair.low:+.1f}): no clear difference, not a win."
+                    if pair.high > 0
+                    else "The frozen backbone is ahead or level on every seed at every label count."
+                ),
                 "",
             )
             return
-        later = [k for k, fr, fu in zip(labels, frozen_means, full_means) if fu > fr]
-        if answer is None:
-            hint = f"it does: full fine-tuning is ahead at {len(later)} label count(s)"
-        elif answer in later:
-            hint = "full fine-tuning is ahead there, but not for the first time: read from the top"
+        if answer is None and expected is not None:
+            lead = by_k[expected].low
+            hint = f"at {expected} labels full fine-tuning is ahead on every seed (smallest lead {lead:+.1f})"
         else:
-            hint = "there the frozen backbone is still ahead (or level): compare the 'frozen' and 'full' columns"
+            pair = by_k[answer]
+            if pair.low > 0:
+                hint = "full fine-tuning is ahead on every seed there, but not for the first time: read from the top"
+            elif pair.high > 0:
+                hint = (
+                    f"there full fine-tuning is ahead on average ({pair.mean:+.1f}) "
+                    f"and on one seed ({pair.high:+.1f}), "
+                    f"but behind on another ({pair.low:+.1f}): not ahead on every seed"
+                )
+            else:
+                spread = f"{pair.low:+.1f} to {pair.high:+.1f}"
+                hint = f"there the frozen backbone is ahead on every seed (full - frozen: {spread})"
         fb.add(False, "", f"Not {answer}: {hint}.")
 
     return check("read the learning curve", valid, right, verbose=verbose)

@@ -79,11 +79,27 @@ class Quiz(CourseWidget):
         return f"Quiz: {self.question} (options: {' / '.join(self.options)})"
 
 
+def parse_number(text: str, unit: str = "") -> float | None:
+    """The number a learner typed (``"0"``, ``" 2.5 "``, ``"1,000"``, ``"30 %"``), or None if it is not one."""
+    cleaned = text.strip().replace(",", "")
+    for suffix in (unit.strip(), "%", "×", "x"):
+        if suffix:
+            cleaned = cleaned.removesuffix(suffix).strip()
+    try:
+        value = float(cleaned)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
 class NumberQuiz(CourseWidget):
     """A prediction question: the learner types a number before the notebook measures it.
 
+    The field is text, parsed to a number, so that every number — 0 included — can be committed
+    (a numeric field starts at 0, and a prediction of 0 would never count as typed).
+
     >>> q = NumberQuiz("How many times faster?", accept=(2.0, 4.0), explanation="About 3×.", unit="×")
-    >>> q.guess.value = 3.0; q.reveal_button.click(); q.correct
+    >>> q.guess.value = "3"; q.reveal_button.click(); q.correct
     True
     """
 
@@ -95,7 +111,9 @@ class NumberQuiz(CourseWidget):
             raise ValueError(f"accept must be (low, high) with low <= high, got {tuple(accept)}.")
         self.question, self.accept, self.unit = question, (low, high), unit
         self.explanation, self.proof = explanation, proof
-        self.guess = widgets.FloatText(value=None, description="Your guess:", style={"description_width": "initial"})
+        self.guess = widgets.Text(
+            value="", placeholder="a number", description="Your guess:", style={"description_width": "initial"}
+        )
         self.reveal_button = widgets.Button(description="Reveal answer", disabled=True, button_style="info")
         self.feedback = widgets.HTML(value="<i>Type your prediction first: commit before you measure.</i>")
         self.revealed = False
@@ -106,19 +124,28 @@ class NumberQuiz(CourseWidget):
         self.widget.add_class("course-quiz")
 
     @property
+    def value(self) -> float | None:
+        """The typed prediction as a number, None while the field holds no number."""
+        return parse_number(self.guess.value, self.unit)
+
+    @property
     def correct(self) -> bool | None:
         """True/False once revealed, None before."""
-        if not self.revealed or self.guess.value is None:
+        value = self.value
+        if not self.revealed or value is None:
             return None
-        return self.accept[0] <= self.guess.value <= self.accept[1]
+        return self.accept[0] <= value <= self.accept[1]
 
     def _on_guess(self, change: dict[str, Any]) -> None:
-        self.reveal_button.disabled = change["new"] is None
-        if self.revealed:
+        typed = self.value is not None
+        self.reveal_button.disabled = not typed
+        if not typed and change["new"].strip():
+            self.feedback.value = "<i>Type a number, e.g. 0, 2.5 or 40.</i>"
+        elif self.revealed and typed:
             self._show()
 
     def _on_reveal(self, _button: widgets.Button | None = None) -> None:
-        if self.guess.value is None:
+        if self.value is None:
             return
         self.revealed = True
         self._show()
@@ -139,11 +166,15 @@ class NumberQuiz(CourseWidget):
         return f"Prediction: {self.question}"
 
 
+# Bank fields the tests read (how the accepted range was derived), not shown by the widget.
+BANK_ONLY_FIELDS = ("measured", "measured_in", "misconceptions")
+
+
 def quiz(question_id: str) -> Quiz | NumberQuiz:
     """The widget for one question of the course's question bank, e.g. ``quiz("03.frozen-vs-removed")``."""
     from course_utils.quiz_bank import question  # local: keeps the widget importable on its own
 
-    entry = dict(question(question_id))
+    entry = {key: value for key, value in question(question_id).items() if key not in BANK_ONLY_FIELDS}
     if entry.pop("kind", "choice") == "number":
         return NumberQuiz(**entry)
     return Quiz(**entry)
