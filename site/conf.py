@@ -23,6 +23,8 @@ suppress_warnings = ["myst.header"]  # tests/test_site.py checks the heading lev
 
 html_theme = "sphinx_book_theme"
 html_title = project
+html_favicon = "_static/favicon.svg"
+html_context = {"default_mode": "auto"}  # light or dark as the reader's system prefers
 # MathJax from requirements-site.txt (django-static-mathjax: MathJax 3's files), one file with its fonts inside.
 _mathjax = importlib.util.find_spec("mathjax")
 if _mathjax is None or not _mathjax.submodule_search_locations:

@@ -74,7 +74,7 @@ class SiteError(ValueError):
 
 
 def ensure_site_venv(venv: Path = SITE_VENV, requirements: Path = SITE_REQUIREMENTS) -> Path:
-    """The venv with the publishing tools (``requirements-site.txt``), created or updated when needed. Returns its bin/."""
+    """The venv with the publishing tools (``requirements-site.txt``), created or updated when needed; its bin/."""
     bin_dir = venv / "bin"
     stamp = venv / ".requirements.sha256"
     want = hashlib.sha256(requirements.read_bytes()).hexdigest()
@@ -151,8 +151,8 @@ def quiz_id(cell: dict[str, Any]) -> str | None:
     match = QUIZ_CALL.fullmatch(lines[-1].strip())
     if match is None:
         raise SiteError(
-            f"cell {cell.get('id')}: {lines[-1].strip()!r} is not a plain quiz(\"NN.id\") call; "
-            "write the quiz cell as quiz(\"NN.some-id\") so the site can show its question."
+            f'cell {cell.get("id")}: {lines[-1].strip()!r} is not a plain quiz("NN.id") call; '
+            'write the quiz cell as quiz("NN.some-id") so the site can show its question.'
         )
     return match.group("id")
 
@@ -192,8 +192,12 @@ def alt_text_problems(notebooks: dict[str, dict[str, Any]], alt_texts: dict[str,
                 problems.append(f"{stem}.ipynb cell {cell_id}: {count} figure(s) without alt text")
             elif len(texts) != count or not all(isinstance(t, str) and t.strip() for t in texts):
                 problems.append(f"{stem}.ipynb cell {cell_id}: {count} figure(s) but {len(texts)} alt text(s)")
-        problems += [f"{stem}.ipynb cell {cell_id}: alt text for a cell without figures" for cell_id in kept.keys() - figures]
-    problems += [f"{stem}: alt texts for a notebook that does not exist" for stem in alt_texts.keys() - notebooks.keys()]
+        problems += [
+            f"{stem}.ipynb cell {cell_id}: alt text for a cell without figures" for cell_id in kept.keys() - figures
+        ]
+    problems += [
+        f"{stem}: alt texts for a notebook that does not exist" for stem in alt_texts.keys() - notebooks.keys()
+    ]
     return problems
 
 
@@ -221,7 +225,7 @@ def progress_line(model_id: str, state: dict[str, Any]) -> str | None:
 def web_notebook(
     notebook: dict[str, Any], stem: str, bank: dict[str, dict[str, Any]], alt_texts: dict[str, Any]
 ) -> dict[str, Any]:
-    """A copy of ``notebook`` as the site shows it (quizzes from the bank, widgets as text, alt texts, solutions label)."""
+    """A copy of ``notebook`` as the site shows it: quizzes from the bank, widgets as text, alt texts, labels."""
     notebook = json.loads(json.dumps(notebook))  # a deep copy: the original is untouched
     widget_state = notebook.get("metadata", {}).pop("widgets", {})  # no widget state on the web
     state = widget_state.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
@@ -335,7 +339,9 @@ def landing_page(readme: str, stems: list[str], rewrite: LinkRewriter) -> str:
     preamble, sections = markdown_sections(readme)
     missing = [name for name in (*LANDING_SECTIONS, TAKE_AWAY_SECTION) if name not in sections]
     if missing:
-        raise SiteError(f"README.md has no section(s) {missing}; tools/site.py LANDING_SECTIONS names the ones to show.")
+        raise SiteError(
+            f"README.md has no section(s) {missing}; tools/site.py LANDING_SECTIONS names the ones to show."
+        )
     body = preamble + "".join(sections[name] for name in LANDING_SECTIONS)
     body = link_notebook_names(rewrite(body), stems)
     extra = ["finetune", *MARKDOWN_PAGES.values()]
@@ -365,7 +371,9 @@ def prepare(src: Path = SOURCE_DIR, repo_url: str = "") -> list[str]:
     alt_texts = load_alt_texts()
     problems = alt_text_problems(notebooks, alt_texts)
     if problems:
-        raise SiteError("alt texts do not match the figures; add or fix them in site/alt_text.json:\n  " + "\n  ".join(problems))
+        raise SiteError(
+            "alt texts do not match the figures; add or fix them in site/alt_text.json:\n  " + "\n  ".join(problems)
+        )
     bank = read_bank()
     if src.exists():
         shutil.rmtree(src)
@@ -417,7 +425,9 @@ def main(argv: list[str]) -> int:
         print(f"site not built: {error}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as error:
-        print(f"site not built: {' '.join(map(str, error.cmd[:3]))} … failed (exit {error.returncode}).", file=sys.stderr)
+        print(
+            f"site not built: {' '.join(map(str, error.cmd[:3]))} … failed (exit {error.returncode}).", file=sys.stderr
+        )
         return 1
     print(f"site built in {seconds:.1f} s: open {args.out / 'index.html'}")
     return 0

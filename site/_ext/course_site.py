@@ -49,8 +49,9 @@ class FigureAltText(SphinxTransform):
             texts = cell.get("cell_metadata", {}).get("course_site", {}).get("alt", [])
             images = list(cell.findall(nodes.image))
             if len(texts) != len(images):
-                logger.warning(f"cell {cell.get('cell_index')}: {len(images)} figure(s), {len(texts)} alt text(s)",
-                               location=cell)
+                logger.warning(
+                    f"cell {cell.get('cell_index')}: {len(images)} figure(s), {len(texts)} alt text(s)", location=cell
+                )
             for image, text in zip(images, texts):
                 image["alt"] = text
         for image in self.document.findall(nodes.image):
@@ -65,7 +66,8 @@ class FoldSolutions(SphinxTransform):
 
     def apply(self, **kwargs: Any) -> None:
         sections = [
-            s for s in self.document.findall(nodes.section)
+            s
+            for s in self.document.findall(nodes.section)
             if any(name.startswith(SOLUTIONS_LABEL_PREFIX) for name in s["names"])
         ]
         if not sections:
@@ -73,7 +75,7 @@ class FoldSolutions(SphinxTransform):
         section = sections[0]
         toggle = solutions_toggle(classes=["course-solutions", "no-search"])
         content = [child for child in section.children if not isinstance(child, nodes.title)]
-        later = section.parent.children[section.parent.index(section) + 1:]
+        later = section.parent.children[section.parent.index(section) + 1 :]
         for child in [*content, *later]:
             child.parent.remove(child)
             toggle += child
