@@ -33,6 +33,7 @@ MATHJAX_FILE = Path(_mathjax.submodule_search_locations[0]) / "static" / "mathja
 mathjax_path = MATHJAX_FILE.name
 html_static_path = ["_static", str(MATHJAX_FILE)]
 html_css_files = ["course.css"]
+html_js_files = [("course.js", {"defer": "defer"})]  # search snippets skip the folded solutions too
 html_copy_source = False  # no page sources on the web: the notebooks hold the exercise solutions
 html_show_sourcelink = False
 html_last_updated_fmt = None

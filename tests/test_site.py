@@ -463,6 +463,16 @@ def test_each_quiz_shows_every_option_in_bank_order_marked_up_alike(built: tuple
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_solutions_only_inside_the_toggle_and_not_in_the_search(built: tuple[Path, float], stem: str) -> None:
     out, _ = built
+    lines = solution_lines(stem)
+    assert lines, f"{stem}: no solution code found to look for"
+    outside, inside = page_text(out / f"{stem}.html")
+    assert [line for line in lines if line not in inside] == [], "solution missing from the toggle"
+    assert [line for line in lines if line in outside] == [], "solution shown outside the toggle"
+    assert leaked_search_terms(out, stem, inside, outside) == []
+
+
+def solution_lines(stem: str) -> set[str]:
+    """Lines of the notebook's solution code that no other cell has or prints (whitespace collapsed)."""
     notebooks = site.read_notebooks()
     cells = notebooks[stem]["cells"]
     start, _ = site.solutions_start(cells) or (len(cells), 0)
@@ -473,18 +483,13 @@ def test_solutions_only_inside_the_toggle_and_not_in_the_search(built: tuple[Pat
         if name != stem or index < start
         for line in (site.source_text(cell) + "\n" + cell_output_text(cell)).splitlines()
     }
-    solution_lines = {
+    return {
         " ".join(line.split())
         for cell in cells[start:]
         if cell["cell_type"] == "code"
         for line in site.source_text(cell).splitlines()
         if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in elsewhere
     }
-    assert solution_lines, f"{stem}: no solution code found to look for"
-    outside, inside = page_text(out / f"{stem}.html")
-    assert [line for line in solution_lines if line not in inside] == [], "solution missing from the toggle"
-    assert [line for line in solution_lines if line in outside] == [], "solution shown outside the toggle"
-    assert leaked_search_terms(out, stem, inside, outside) == []
 
 
 def cell_output_text(cell: dict[str, Any]) -> str:
@@ -598,6 +603,7 @@ def test_every_page_reads_cleanly_in_chromium(served: str) -> None:
 
     problems: list[str] = []
     facts: dict[str, dict[str, Any]] = {}
+    snippets: dict[str, str] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -621,6 +627,9 @@ def test_every_page_reads_cleanly_in_chromium(served: str) -> None:
                 target = link.split("#")[0]
                 if target.startswith(served) and target.endswith(".html") and target not in facts:
                     queue.append(target)
+        page.goto(served + "search.html", wait_until="networkidle")
+        for stem in NOTEBOOKS:  # the text search result snippets are cut from
+            snippets[stem] = page.evaluate(f"async () => Search.htmlToText(await (await fetch('{stem}.html')).text())")
         page.goto(served + SCREENSHOT_PAGE, wait_until="networkidle")
         page.locator(".course-quiz").first.scroll_into_view_if_needed()
         page.evaluate("window.scrollBy(0, -260)")
@@ -648,6 +657,9 @@ def test_every_page_reads_cleanly_in_chromium(served: str) -> None:
                     problems.append(f"{url}: broken link {link}: {error}")
             if anchor and target in facts and urllib.request.unquote(anchor) not in facts[target]["ids"]:
                 problems.append(f"{url}: link to a missing anchor: {link}")
+    for stem, text in snippets.items():
+        if [line for line in solution_lines(stem) if line in " ".join(text.split())]:
+            problems.append(f"{stem}: search snippets can quote the solutions")
     assert problems == []
 
     walked, url = [], served + "index.html"
