@@ -19,7 +19,6 @@ nb_ipywidgets_js = {}
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header"]  # tests/test_site.py checks the heading levels of every built page
 
 html_theme = "sphinx_book_theme"
 html_title = project

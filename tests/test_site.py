@@ -234,6 +234,8 @@ def test_landing_page_needs_the_readme_sections_it_shows(tmp_path: Path) -> None
     assert "## For maintainers" not in page and "## Read it on the web" not in page
     assert "[`03_freezing`](03_freezing.ipynb)" in page
     assert page.count("{toctree}") == 2 and all(f"\n{stem}\n" in page for stem in NOTEBOOKS)
+    take_away = site.take_away_page((REPO_ROOT / "README.md").read_text(encoding="utf-8"), rewrite)
+    assert take_away.startswith("# Take it to your own images\n") and "\n## " not in take_away
 
 
 def test_readme_points_to_the_website_and_shows_it() -> None:

@@ -17,7 +17,8 @@ What the web pages show differs from JupyterLab in three places, all prepared on
   and the Solutions section is folded behind a "Show solutions" toggle, kept out of the search.
 
 The landing page and the take-away script's page come from the README's learner sections; the
-instructor guide, the benchmark and the data notes come from their Markdown files.
+instructor guide, the benchmark and the data notes come from their Markdown files. Sphinx runs with
+``-W``: any warning stops the build, e.g. a heading that skips a level ("H2 to H4") in a notebook.
 """
 
 from __future__ import annotations
@@ -351,7 +352,7 @@ def landing_page(readme: str, stems: list[str], rewrite: LinkRewriter) -> str:
 def take_away_page(readme: str, rewrite: LinkRewriter) -> str:
     """The take-away script's guide: the README's "Take it to your own images" section as a page."""
     _, sections = markdown_sections(readme)
-    return "#" + rewrite(sections[TAKE_AWAY_SECTION])  # its ## heading becomes the page title
+    return rewrite(sections[TAKE_AWAY_SECTION]).removeprefix("#")  # its ## heading becomes the page's # title
 
 
 # ---------------------------------------------------------------------------------- the build
