@@ -165,6 +165,18 @@ def test_web_notebook_replaces_quiz_output_and_drops_widget_state() -> None:
     assert source["metadata"]["widgets"], "the original notebook was changed"
 
 
+def test_web_notebook_leaves_out_the_test_markers_as_the_learners_copy_does() -> None:
+    from tools.student import NBVAL_MARKER
+
+    source = "# NBVAL_CHECK_OUTPUT\nprint(1)  # NBVAL is named here, not a marker\n  #NBVAL_SKIP \nx = 2"
+    web = site.web_notebook(notebook(code("c", source), *SKELETON_END), "01_x", {}, {})
+    assert (
+        web["cells"][0]["source"]
+        == NBVAL_MARKER.sub("", source)
+        == "print(1)  # NBVAL is named here, not a marker\nx = 2"
+    )
+
+
 def test_web_notebook_refuses_an_unknown_question_and_a_missing_solutions_heading() -> None:
     with pytest.raises(SiteError, match="no quiz question '01.nope'"):
         site.web_notebook(notebook(code("q", 'quiz("01.nope")'), *SKELETON_END), "01_x", {}, {})
@@ -633,9 +645,11 @@ def test_every_page_reads_cleanly_in_chromium(served: str) -> None:
         for stem in NOTEBOOKS:  # the text search result snippets are cut from
             snippets[stem] = page.evaluate(f"async () => Search.htmlToText(await (await fetch('{stem}.html')).text())")
         page.goto(served + SCREENSHOT_PAGE, wait_until="networkidle")
-        page.locator(".course-quiz").first.scroll_into_view_if_needed()
-        page.evaluate("window.scrollBy(0, -260)")
-        page.wait_for_timeout(500)  # the header's scroll shadow settles (else the screenshot differs run to run)
+        page.wait_for_timeout(300)  # the theme's scroll handlers are set up
+        top = page.evaluate("document.querySelector('.course-quiz').getBoundingClientRect().top + window.scrollY")
+        page.mouse.wheel(0, top - 260)  # a reader's scroll: the contents then highlight the section in view
+        page.wait_for_selector("#pst-page-toc-nav a.nav-link.active")
+        page.wait_for_timeout(500)  # the header's scroll shadow settles
         shot = page.screenshot(animations="disabled")
         browser.close()
 

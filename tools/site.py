@@ -11,6 +11,7 @@ What the web pages show differs from JupyterLab in three places, all prepared on
 
 - a quiz cell (``quiz("03.frozen-vs-removed")``) shows its question and options, read from the
   question bank now, and says to answer it in JupyterLab: no answer, explanation or marking;
+- the tests' ``# NBVAL_...`` markers are left out of the code, as in the learners' copy;
 - other widgets show their readable text (a finished progress bar as its final line); no widget
   state travels to the web, so nothing a widget holds can be read from the page;
 - every figure gets the alt text kept for it in ``site/alt_text.json`` (by notebook and cell id),
@@ -53,6 +54,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 # imports course_utils and torch, which the site build must not need.
 SOLUTIONS_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+.*\bSolutions\b", re.IGNORECASE | re.MULTILINE)
 TAKEAWAYS_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+.*\bKey takeaways\b", re.IGNORECASE | re.MULTILINE)
+NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_\w+[ \t]*\n?", re.MULTILINE)  # tests' markers, as tools.student
 SOLUTIONS_LABEL = "course-solutions-{stem}"  # the target the build extension folds (site/_ext/course_site.py)
 QUIZ_CALL = re.compile(r"""\bquiz\(\s*(["'])(?P<id>[^"']+)\1\s*\)""")
 ANSWER_IN_LAB = "Answer it in JupyterLab: run this notebook there (`make lab`) to commit to an answer and see it."
@@ -231,6 +233,8 @@ def web_notebook(
     widget_state = notebook.get("metadata", {}).pop("widgets", {})  # no widget state on the web
     state = widget_state.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in notebook["cells"]:
+        if cell.get("cell_type") == "code":
+            cell["source"] = NBVAL_MARKER.sub("", source_text(cell))  # the tests' markers mean nothing to a reader
         question_id = quiz_id(cell)
         if question_id is not None:
             if question_id not in bank:
