@@ -5,7 +5,7 @@ IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 LINT := build/lint-venv/bin
 SYSTEM_PYTHON := $(shell command -v python3.11 || command -v python3)
 
-.PHONY: setup lab test unit lint execute bench student assignments pretrain clean help
+.PHONY: setup lab test unit lint execute bench student assignments pretrain site clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -46,6 +46,9 @@ assignments: setup  ## nbgrader course in build/nbgrader (source/ + release/); n
 
 pretrain: setup  ## regenerate the shipped checkpoint from the shipped data
 	$(PY) -m tools.pretrain
+
+site:  ## the course as a website in build/site (Sphinx + myst-nb in build/site-venv; no notebook is re-run)
+	$(SYSTEM_PYTHON) -m tools.site
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build bench/results.md test-artifacts
