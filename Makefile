@@ -4,6 +4,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 LINT := build/lint-venv/bin
 LOCK_VENV := build/lock-venv/bin
+LOCK_FLAGS ?= --upgrade  # make lock LOCK_FLAGS= keeps what is locked where requirements.txt allows
 # PYTHON=/path/to/python3.X picks the interpreter (scripts/select_python.sh): make's variable reaches the scripts
 export PYTHON
 
@@ -19,7 +20,7 @@ lock:  ## re-resolve requirements.txt into requirements.lock (every package, has
 	[ -x $(LOCK_VENV)/uv ] || { "$$(bash scripts/select_python.sh)" -m venv build/lock-venv && \
 		$(LOCK_VENV)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8; }
 	$(LOCK_VENV)/uv pip compile requirements.txt --universal --python-version 3.11 --generate-hashes \
-		$(or $(LOCK_FLAGS),--upgrade) --custom-compile-command "make lock" --quiet -o requirements.lock
+		$(LOCK_FLAGS) --custom-compile-command "make lock" --quiet -o requirements.lock
 	$(MAKE) execute
 
 test-torch:  ## unit tests + nbval against another PyTorch in its own venv: TORCH=2.15.0 TORCHVISION=0.29.2 [PYTHON=...]

@@ -30,8 +30,7 @@ want=$( (echo "$requirements"; cat pyproject.toml; "$PYTHON" -VV) | sha256sum | 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     echo "[test-torch] $VENV is up to date"
 else
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     echo "$requirements" > "$VENV/requirements.txt"
     echo "[test-torch] installing torch $TORCH, torchvision $TORCHVISION and the course's pins into $VENV"
     start=$SECONDS
