@@ -3,15 +3,28 @@ PY := .venv/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 LINT := build/lint-venv/bin
-SYSTEM_PYTHON := $(shell command -v python3.11 || command -v python3)
+LOCK_VENV := build/lock-venv/bin
+LOCK_FLAGS ?= --upgrade  # make lock LOCK_FLAGS= keeps what is locked where requirements.txt allows
+# PYTHON=/path/to/python3.X picks the interpreter (scripts/select_python.sh): make's variable reaches the scripts
+export PYTHON
 
-.PHONY: setup lab test unit lint execute bench student assignments pretrain site clean help
+.PHONY: setup lab test unit lint execute bench student assignments pretrain site clean help lock test-torch
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup:  ## create/update .venv (skipped when requirements are unchanged)
+setup:  ## create/update .venv from requirements.lock (skipped when unchanged); PYTHON=python3.X picks the Python
 	@bash scripts/setup_venv.sh
+
+lock:  ## re-resolve requirements.txt into requirements.lock (every package, hashes), then re-execute the notebooks
+	[ -x $(LOCK_VENV)/uv ] || { "$$(bash scripts/select_python.sh)" -m venv build/lock-venv && \
+		$(LOCK_VENV)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8; }
+	$(LOCK_VENV)/uv pip compile requirements.txt --universal --python-version 3.11 --generate-hashes \
+		$(LOCK_FLAGS) --custom-compile-command "make lock" --quiet -o requirements.lock
+	$(MAKE) execute
+
+test-torch:  ## unit tests + nbval against another PyTorch in its own venv: TORCH=2.15.0 TORCHVISION=0.29.2 [PYTHON=...]
+	@bash scripts/test_torch.sh
 
 lab: setup  ## open the course in JupyterLab, on 01_layers.ipynb (settings: jupyter-config/)
 	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=notebooks $(IS_ROOT)
@@ -26,9 +39,10 @@ lint: setup $(LINT)/.installed  ## ruff (lint + format check; notebooks linted t
 	$(LINT)/ruff check .
 	$(LINT)/ruff format --check .
 	$(LINT)/mypy
+	$(LINT)/actionlint
 
 $(LINT)/.installed: requirements-dev.txt  # the linters live in their own venv, never in .venv
-	$(SYSTEM_PYTHON) -m venv build/lint-venv
+	$(PY) -m venv build/lint-venv  # .venv's Python: the one setup chose
 	$(LINT)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 

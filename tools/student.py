@@ -23,6 +23,7 @@ import inspect
 import re
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -46,6 +47,16 @@ SKIPPED_NAMES = {".ipynb_checkpoints", "__pycache__"}
 OPEN_EXERCISE_MODULES = {"__init__.py", "_feedback.py"}
 SHARED_FOLDERS = ("examples",)
 DROPPED_REQUIREMENTS = ("playwright", "nbval")  # the maintainers' browser and notebook tests
+COURSE_PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+# The learners' Makefile looks for these (newest first); the course's scripts/select_python.sh names the same.
+PYTHON_CLASSIFIER = re.compile(r"Programming Language :: Python :: (3\.\d+)")
+SUPPORTED_PYTHONS = tuple(
+    sorted(
+        (m.group(1) for c in COURSE_PROJECT["classifiers"] if (m := PYTHON_CLASSIFIER.fullmatch(c))),
+        key=lambda version: int(version.split(".")[1]),
+        reverse=True,
+    )
+)
 
 STUDENT_README = """\
 # Freezing Layers in PyTorch — learners' copy
@@ -86,7 +97,8 @@ CPU once the packages are installed.
 
 STUDENT_MAKEFILE = """\
 # Freezing Layers in PyTorch (learners' copy): `make lab` to learn, `make test` to check your exercises.
-PYTHON := $(shell command -v python3.11 || command -v python3)
+# Python: PYTHON=/path/to/python3.X if you set it, else the newest supported python3.X on PATH.
+SUPPORTED_PYTHONS := {supported}
 PY := .venv/bin/python
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
@@ -95,7 +107,23 @@ IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 setup: .venv/.installed
 
 .venv/.installed: requirements.txt pyproject.toml
-\t[ -x $(PY) ] || $(PYTHON) -m venv .venv
+\t@if [ ! -x $(PY) ]; then \\
+\t  supported() {{ v=$$("$$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) && \\
+\t    case " $(SUPPORTED_PYTHONS) " in *" $$v "*) return 0;; esac; return 1; }}; \\
+\t  if [ -n "$(PYTHON)" ]; then python="$(PYTHON)"; why="PYTHON=$(PYTHON)"; \\
+\t  else why="the newest supported Python on PATH"; python=""; \\
+\t    for c in $(addprefix python,$(SUPPORTED_PYTHONS)) python3; do \\
+\t      if supported $$c; then python=$$c; break; fi; \\
+\t    done; \\
+\t  fi; \\
+\t  if [ -z "$$python" ] || ! supported "$$python"; then \\
+\t    echo "No supported Python: $${{python:-none found on PATH}}$${{v:+ is Python $$v}}. The course runs on Python" \\
+\t      "{supported_words}: install one, or point PYTHON at one, e.g. make lab PYTHON=/path/to/python3.13" >&2; \\
+\t    exit 1; \\
+\t  fi; \\
+\t  echo "Python $$v ($$(command -v $$python)): $$why"; \\
+\t  $$python -m venv .venv; \\
+\tfi
 \t$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 \t$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 \ttouch $@
@@ -105,7 +133,10 @@ lab: setup  ## open the course in JupyterLab (starts on the first notebook)
 
 test: setup  ## run every notebook top to bottom and report which exercises are solved
 \t$(PY) -m pytest tests
-"""
+""".format(
+    supported=" ".join(SUPPORTED_PYTHONS),
+    supported_words=f"{', '.join(SUPPORTED_PYTHONS[:0:-1])} or {SUPPORTED_PYTHONS[0]}",
+)
 
 STUDENT_PYPROJECT = """\
 [build-system]
@@ -114,13 +145,16 @@ build-backend = "setuptools.build_meta"
 
 [project]
 name = "course-utils"
-version = "1.0.0"
+dynamic = ["version"]  # course_utils.__version__, as in the course
 description = "Helpers for the course 'Freezing Layers in PyTorch' (learners' copy)"
-requires-python = ">=3.10"
+requires-python = "{requires_python}"
 dependencies = []  # pinned in requirements.txt
 
 [tool.setuptools.packages.find]
 include = ["course_utils*"]
+
+[tool.setuptools.dynamic]
+version = {{ attr = "course_utils.__version__" }}
 
 [tool.setuptools.package-data]
 course_utils = ["quiz_bank/*.sealed", "exercises/*.sealed"]
@@ -128,7 +162,7 @@ course_utils = ["quiz_bank/*.sealed", "exercises/*.sealed"]
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 addopts = "-p no:cacheprovider -rA"
-"""
+""".format(requires_python=COURSE_PROJECT["requires-python"])
 
 STUDENT_TESTS = '''\
 """Your own checks (`make test`): every notebook runs top to bottom, every exercise is solved.
