@@ -62,7 +62,7 @@ pretrain: setup  ## regenerate the shipped checkpoint from the shipped data
 	$(PY) -m tools.pretrain
 
 site:  ## the course as a website in build/site (Sphinx + myst-nb in build/site-venv; no notebook is re-run)
-	$(SYSTEM_PYTHON) -m tools.site
+	"$$(bash scripts/select_python.sh)" -m tools.site
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build bench/results.md test-artifacts

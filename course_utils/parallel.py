@@ -137,7 +137,9 @@ def _run_job(index: int) -> bytes:
 def _forked_pool(workers: int) -> ProcessPoolExecutor:
     with warnings.catch_warnings():
         # Python 3.12+ warns on any fork from a threaded process; why this one is safe: the module docstring.
-        warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning
+        )
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
         pool.submit(int).result()  # a fork pool starts all its workers at the first submit: here, inside the filter
     return pool

@@ -15,8 +15,8 @@ STRATEGY_COLORS: dict[str, str] = {
     "scratch": "#7f7f7f",  # grey: no pretrained knowledge
     "frozen": "#1f77b4",  # blue: frozen backbone + new head
     "full": "#d62728",  # red: full fine-tuning
-    "partial": "#9467bd",
-    "gradual": "#2ca02c",
+    "partial": "#17becf",
+    "gradual": "#bcbd22",
 }
 # What a block is right now, in every plot and widget: frozen has the frozen strategy's blue,
 # trainable the red of full fine-tuning (where everything trains).

@@ -1,20 +1,26 @@
-"""The course really works in JupyterLab: one headless Chromium session drives all seven notebooks.
+"""The learners' copy really works in JupyterLab: one headless Chromium session drives all seven notebooks.
 
-JupyterLab runs from .venv on 127.0.0.1 (random port, random token) with the course's own
-settings (jupyter-config/, what `make lab` uses) over a COPY of the notebooks folder, so nothing
-the browser session saves can touch the repository. Playwright drives Debian's Chromium (never a
-downloaded browser, found with shutil.which("chromium")). In one session:
+This is the one run of the learners' copy in `make test`, as a learner meets it: the copy is built
+(`make student`), installed alone into a fresh venv that sees .venv's packages, and served by
+JupyterLab on 127.0.0.1 (random port, random token) with the course's settings (jupyter-config/,
+what `make lab` uses). Playwright drives Debian's Chromium (never a downloaded browser, found
+with shutil.which("chromium")). In one session:
 
 - `/` lands on 01_layers.ipynb and no Jupyter-news prompt appears (the make lab settings);
-- every notebook is opened *before running*: saved widgets render, no widget error;
-- every notebook is run (two at a time): every code cell executes, no error, no stderr;
-- in every notebook one quiz is answered (choice or number) and shows its feedback;
+- every notebook is opened (no outputs yet: the copy is cleared), then run, one at a time, with
+  its exercises unanswered: every code cell executes, no error, no stderr, every checker says
+  "Not there yet";
+- in every notebook one quiz is answered (choice or number) and shows its feedback, and the
+  first exercise is answered with its solution (from the teacher's Solutions section) and its
+  checker says "All checks passed";
 - 03's freeze panel freezes a block and trains; 05's fine-tune explorer re-runs for the far task;
-- the browser console shows no error, and the committed notebooks are unchanged.
+- the browser console shows no error, the kernels used IPC, the committed notebooks are unchanged.
 
-Locally the test is skipped when Chromium is missing (`apt-get install chromium` enables it);
-with CI=true a missing browser fails. A screenshot of the freeze panel lands in test-artifacts/
-(plus a full-page screenshot, the server log and the console errors when something fails).
+The teacher notebooks are executed by nbval, not here. Plumbing, not a lesson: COURSE_WORKERS=1
+and one notebook at a time, so the notebooks' timing checks never share the cores with another
+kernel. Locally the test is skipped when Chromium is missing (`apt-get install chromium`); under CI
+a missing browser fails. A screenshot of the freeze panel lands in test-artifacts/ (plus a
+full-page screenshot, the server log and the console errors when something fails).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -36,9 +42,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from tools.assignments import BEGIN, END, exercises, layered_venv, source_cell_text
 from tools.pytest_plugin import under_ci
+from tools.student import NBVAL_MARKER, build
 
 pytestmark = pytest.mark.browser
 
@@ -57,9 +66,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT_S = 90
-RUN_TIMEOUT_S = 300  # two notebooks at once
+RUN_TIMEOUT_S = 300
 WIDGET_TIMEOUT_MS = 60_000
-AT_ONCE = 2  # notebooks running at the same time (each kernel uses one CPU thread)
 
 # Console messages we deliberately accept: (regex, why it is harmless). Deliberately EMPTY:
 # JupyterLab 4.6 + ipywidgets 8 with these settings log no console error at all. Every console
@@ -145,20 +153,54 @@ def shut_down(lab: Lab) -> None:
             continue
 
 
+@dataclass
+class Answer:
+    """The first exercise of a notebook: the learner's cell as shipped, and what a learner who solved it types."""
+
+    stub: str
+    solution: str
+
+
+def first_exercise(path: Path) -> Answer:
+    exercise = exercises(nbformat.read(path, as_version=4), path.name)[0]
+    typed = source_cell_text(exercise, {}, path.name)
+    solution = "\n".join(line for line in typed.splitlines() if line.strip() not in (BEGIN, END))
+    return Answer(NBVAL_MARKER.sub("", exercise.stub), solution)
+
+
+def learners_python(copy: Path, venv: Path, env: dict[str, str]) -> Path:
+    """A fresh venv that sees .venv's packages (not its .pth files: the teacher's course_utils stays
+    invisible) with only the learners' copy installed into it."""
+    python = layered_venv(venv, sysconfig.get_paths()["purelib"] + "\n", with_pip=False)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    subprocess.run([*pip, "--no-build-isolation", "-e", str(copy)], check=True, env=env, cwd=venv)
+    return python
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    """JupyterLab with the course's settings over a copy of the notebooks, shut down whatever happens."""
+    """JupyterLab serving the learners' copy from its own venv, shut down whatever happens."""
     chromium()
-    root = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOK_DIR, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     if not NOTEBOOKS:
         pytest.fail("notebooks/ holds no numbered notebook", pytrace=False)
+    copy = tmp_path / "freezing-course-student"
+    build(copy)
+    root = copy / "notebooks"
     settings = tmp_path / "lab-settings"
     write_lab_settings(settings)
     runtime = Path(tempfile.mkdtemp(prefix="jr"))  # short: IPC socket paths must stay under ~100 characters
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("COURSE_", "PYTHON", "JUPYTER"))}
+    env.update(
+        JUPYTER_CONFIG_PATH=str(REPO_ROOT / "jupyter-config"),  # the course's settings, as make lab uses them
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),  # ignore the user's own config
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),  # the notebook-signing key goes here
+        COURSE_WORKERS="1",  # plumbing: compare() runs in each kernel alone, never beside a timing check
+    )
+    python = learners_python(copy, tmp_path / "venv", env)
     port, token = free_port(), secrets.token_hex(16)
     command = [
-        sys.executable,
+        str(python),
         "-m",
         "jupyter",
         "lab",
@@ -174,14 +216,6 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "jupyter-config"),  # the course's settings, as make lab uses them
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # ignore the user's own config
-        "JUPYTER_RUNTIME_DIR": str(runtime),
-        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),  # the notebook-signing key goes here
-        "COURSE_WORKERS": "1",  # AT_ONCE notebooks already share the cores: compare() runs in each kernel alone
-    }
     log = tmp_path / "jupyterlab.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
@@ -237,27 +271,43 @@ def drive_the_course(page, expect, lab: Lab, errors: list[str]) -> None:
     page.wait_for_function(PANEL_READY, arg=FIRST, timeout=WIDGET_TIMEOUT_MS, polling=250)
     assert "/lab/tree/01_layers.ipynb" in page.url, page.url
 
-    for name in NOTEBOOKS:  # open each one before running it: saved outputs and widgets must render
+    for name in NOTEBOOKS:  # open each one: the cleared notebook and its widgets must render
         page.evaluate("(path) => { window.jupyterapp.commands.execute('docmanager:open', {path}); }", name)
         page.wait_for_function(PANEL_READY, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=250)
         text = page.locator(f"#{panel_id(page, name)}").inner_text()
         assert "Error displaying widget" not in text and "model not found" not in text, f"{name}: widget error"
         assert not errors, f"console errors after opening {name}: {errors}"
 
-    for start in range(0, len(NOTEBOOKS), AT_ONCE):
-        batch = NOTEBOOKS[start : start + AT_ONCE]
-        for name in batch:
-            start_run_all(page, name)
-        for name in batch:
-            result = page.wait_for_function(RUN_FINISHED, arg=name, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
-            outcome = result.json_value()
-            assert outcome == "done", f"{name}: {outcome}"
+    for name in NOTEBOOKS:  # one at a time: a notebook's timing checks never share the cores with another kernel
+        start_run_all(page, name)
+        result = page.wait_for_function(RUN_FINISHED, arg=name, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
+        outcome = result.json_value()
+        assert outcome == "done", f"{name}: {outcome}"
+        reports = page.evaluate(CELL_TEXTS, name)
+        unanswered = [text for text in reports if "Exercise:" in text]
+        assert unanswered and all("Not there yet" in text for text in unanswered), f"{name}: {unanswered}"
 
+    for name in NOTEBOOKS:
+        answer_the_first_exercise(page, name, first_exercise(NOTEBOOK_DIR / name))
     for name in NOTEBOOKS:
         answer_one_quiz(page, expect, name)
     use_the_freeze_panel(page, expect)
     use_the_explorer(page, expect)
     assert page.get_by_text(re.compile(r"Jupyter news", re.IGNORECASE)).count() == 0, "the news prompt appeared"
+
+
+def answer_the_first_exercise(page, name: str, answer: Answer) -> None:
+    """Type the solution into the notebook's first exercise cell, run it, and read its checker's verdict."""
+    show(page, name)
+    page.wait_for_function(IS_CURRENT, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=100)
+    index = page.evaluate(TYPE_INTO_CELL, {"path": name, "stub": answer.stub, "solution": answer.solution})
+    assert index >= 0, f"{name}: the first exercise cell was not found in the learners' copy"
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell'); }")
+    result = page.wait_for_function(
+        CELL_VERDICT, arg={"path": name, "index": index}, timeout=RUN_TIMEOUT_S * 1000, polling=500
+    )
+    verdict = result.json_value()
+    assert "All checks passed" in verdict and "Not there yet" not in verdict, f"{name}: {verdict}"
 
 
 def start_run_all(page, name: str) -> None:
@@ -340,6 +390,42 @@ PANEL_READY = """(path) => {
   const kernel = widget?.sessionContext?.session?.kernel;
   return !!widget && widget.context.isReady === true && !!kernel
     && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+# Every code cell's output text, in order.
+CELL_TEXTS = """(path) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+  const cells = widget.content.model.cells, texts = [];
+  for (let i = 0; i < cells.length; i++) {
+    if (cells.get(i).type !== 'code') continue;
+    texts.push(cells.get(i).outputs.toJSON().map(o => [].concat(o.text ?? '').join('')).join(''));
+  }
+  return texts;
+}"""
+
+# Find the cell whose source is `stub`, put `solution` in it, select it, clear its outputs; returns its index.
+TYPE_INTO_CELL = """({path, stub, solution}) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+  const cells = widget.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.type === 'code' && cell.sharedModel.getSource().trim() === stub.trim()) {
+      cell.sharedModel.setSource(solution);
+      cell.outputs.clear();
+      widget.content.activeCellIndex = i;
+      return i;
+    }
+  }
+  return -1;
+}"""
+
+# The checker's verdict printed by cell `index` once it has run and the kernel is idle.
+CELL_VERDICT = """({path, index}) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+  const text = widget.content.model.cells.get(index).outputs.toJSON().map(o => [].concat(o.text ?? o.evalue ?? '')
+    .join('')).join('');
+  const idle = widget.sessionContext.session?.kernel?.status === 'idle';
+  return idle && /All checks passed|Not there yet|Error/.test(text) ? text : false;
 }"""
 
 # The notebook at `path` is the current one (what notebook commands act on).

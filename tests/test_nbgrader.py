@@ -14,7 +14,6 @@ when it is missing — never skipped: without nbgrader the test fails.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -47,6 +46,7 @@ with Gradebook("sqlite:///" + sys.argv[1]) as gradebook:
                 scores[f"{assignment.name}/{cell.name}"] = [grade.score, grade.max_score]
 print(json.dumps(scores))
 """
+
 
 def solved(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The release with every answer cell replaced by its solution, as a student would type it."""

@@ -363,11 +363,6 @@ def test_frozen_and_trainable_colours_stay_apart_for_colour_blind_readers() -> N
     assert confusable(STATE_COLORS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: 'partial' (#9467bd) looks like 'frozen' (#1f77b4) under protanopia and deuteranopia, "
-    "'gradual' (#2ca02c) like 'full' (#d62728) under deuteranopia; #17becf and #bcbd22 would keep every pair apart",
-)
 def test_strategy_colours_stay_apart_for_colour_blind_readers() -> None:
     from course_utils.plots import STRATEGY_COLORS
 

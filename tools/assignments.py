@@ -305,7 +305,9 @@ def write_course(course_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[str]
     course_dir = Path(course_dir).resolve()
     shutil.rmtree(course_dir / "source", ignore_errors=True)
     (course_dir / "source").mkdir(parents=True)
-    (course_dir / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(course_id=COURSE_ID, root=course_dir, repo_root=REPO_ROOT))
+    (course_dir / "nbgrader_config.py").write_text(
+        NBGRADER_CONFIG.format(course_id=COURSE_ID, root=course_dir, repo_root=REPO_ROOT)
+    )
     names = []
     for path in sorted(Path(source_dir).glob("[0-9][0-9]_*.ipynb")):
         notebook = source_notebook(nbformat.read(path, as_version=4), path.name)

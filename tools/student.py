@@ -72,7 +72,7 @@ make lab    # set up .venv (first time: a few minutes, needs the network once), 
 make test   # run every notebook top to bottom and report which exercises are solved
 ```
 
-You need Python 3.11 and `make`. `make lab` prints a URL with a token; open it, and JupyterLab
+You need Python 3.11, 3.12 or 3.13 and `make`. `make lab` prints a URL with a token; open it, and JupyterLab
 starts on `{first}`. Work through the notebooks in order. Everything runs offline on a laptop
 CPU once the packages are installed.
 
