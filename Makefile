@@ -8,7 +8,7 @@ LOCK_FLAGS ?= --upgrade  # make lock LOCK_FLAGS= keeps what is locked where requ
 # PYTHON=/path/to/python3.X picks the interpreter (scripts/select_python.sh): make's variable reaches the scripts
 export PYTHON
 
-.PHONY: setup lab test unit lint execute bench student assignments pretrain site clean help lock test-torch
+.PHONY: setup lab teacher test unit lint execute bench student assignments pretrain site clean help lock test-torch
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -26,7 +26,11 @@ lock:  ## re-resolve requirements.txt into requirements.lock (every package, has
 test-torch:  ## unit tests + nbval against another PyTorch in its own venv: TORCH=2.15.0 TORCHVISION=0.29.2 [PYTHON=...]
 	@bash scripts/test_torch.sh
 
-lab: setup  ## open the course in JupyterLab, on 01_layers.ipynb (settings: jupyter-config/)
+lab: setup  ## open YOUR workspace in JupyterLab, on 01_layers.ipynb: cleared notebooks, no solutions, edits kept
+	$(PY) -m tools.workspace
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=workspace $(IS_ROOT)
+
+teacher: setup  ## open the executed notebooks (every output and the solutions) in JupyterLab: for instructors
 	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=notebooks $(IS_ROOT)
 
 test: setup  ## run every test: unit, widgets, hygiene, nbval re-execution of all notebooks
