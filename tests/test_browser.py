@@ -33,6 +33,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
@@ -191,19 +192,22 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     runtime = Path(tempfile.mkdtemp(prefix="jr"))  # short: IPC socket paths must stay under ~100 characters
     env = {key: value for key, value in os.environ.items() if not key.startswith(("COURSE_", "PYTHON", "JUPYTER"))}
     env.update(
-        JUPYTER_CONFIG_PATH=str(REPO_ROOT / "jupyter-config"),  # the course's settings, as make lab uses them
+        # the course's settings, as make lab uses them, and .venv's server extensions (jupyter-lsp)
+        JUPYTER_CONFIG_PATH=os.pathsep.join([str(REPO_ROOT / "jupyter-config"), str(Path(sys.prefix, "etc", "jupyter"))]),
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),  # ignore the user's own config
         JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),  # the notebook-signing key goes here
         COURSE_WORKERS="1",  # plumbing: compare() runs in each kernel alone, never beside a timing check
+        # JupyterLab's assets and extensions (ipywidgets') live in .venv's share/, not in the learners' venv
+        JUPYTER_PATH=str(Path(sys.prefix, "share", "jupyter")),
+        JUPYTERLAB_DIR=str(Path(sys.prefix, "share", "jupyter", "lab")),
     )
     python = learners_python(copy, tmp_path / "venv", env)
     port, token = free_port(), secrets.token_hex(16)
     command = [
         str(python),
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",  # the module: the learners' venv has no jupyter-lab script of its own
         "--no-browser",
         f"--port={port}",
         "--port-retries=0",
