@@ -264,6 +264,11 @@ class Comparison:
     def _repr_markdown_(self) -> str:
         return f"{len(self.seeds)} seeds; budget per arm: {self.budget}.\n\n{self.table()}"
 
+    def __repr__(self) -> str:
+        """One line instead of every run's fields (a notebook shows ``table()`` through ``_repr_markdown_``)."""
+        arms = ", ".join(f"{arm} {self.test_acc(arm).mean():.1f}%" for arm in self.arms)
+        return f"Comparison({len(self.seeds)} seeds, {self.budget.steps} steps; mean test accuracy: {arms})"
+
 
 def _check_task(task: object, seed: int) -> Task:
     if not isinstance(task, Task):

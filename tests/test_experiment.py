@@ -170,6 +170,13 @@ def test_table_and_chosen_lrs() -> None:
     assert result.arms == ("A", "B") and result.seeds == (0, 1, 2)
 
 
+def test_repr_is_one_short_line_not_every_run() -> None:
+    result = comparison([90, 80, 70], [85, 81, 60])
+    text = repr(result)
+    assert "\n" not in text and "Run(" not in text and len(text) < 120, text
+    assert "3 seeds" in text and "A 80.0%" in text and "B 75.3%" in text, text
+
+
 # --- bad input gets clear errors ----------------------------------------------------------------
 
 
