@@ -56,7 +56,10 @@ def context_02(ns: Namespace) -> None:
 def context_03(ns: Namespace) -> None:
     opt_model = CourseCNN()
     opt_model.block1.requires_grad_(False)
-    ns.update(exercise_model=CourseCNN(), opt_model=opt_model)
+    optimizer = torch.optim.SGD([p for p in opt_model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    nn.functional.cross_entropy(opt_model(torch.rand(8, 1, 28, 28)), torch.arange(8) % 5).backward()
+    optimizer.step()  # the exercise's set-up: one step with block1 frozen
+    ns.update(exercise_model=CourseCNN(), opt_model=opt_model, optimizer=optimizer)
 
 
 class _Curve:
@@ -133,6 +136,31 @@ def _sgd(decay: bool = True, guard: bool = True, sign: float = 1.0) -> Callable[
                 p -= sign * lr * (p.grad + (weight_decay * p if decay else 0))
 
     return sgd_step
+
+
+def _add_block1_group(lr: float | None, unfreeze: bool = True) -> Callable[[Namespace], None]:
+    def answer(ns: Namespace) -> None:
+        if unfreeze:
+            ns["opt_model"].block1.requires_grad_(True)
+        group: dict[str, Any] = {"params": list(ns["opt_model"].block1.parameters())}
+        if lr is not None:
+            group["lr"] = lr
+        ns["optimizer"].add_param_group(group)
+
+    return answer
+
+
+def _rebuild_with_groups(ns: Namespace) -> None:
+    model = ns["opt_model"].requires_grad_(True)
+    rest = [p for n, p in model.named_parameters() if not n.startswith("block1.")]
+    groups = [{"params": rest}, {"params": list(model.block1.parameters()), "lr": 0.001}]
+    ns["optimizer"] = torch.optim.SGD(groups, lr=0.01, momentum=0.9)
+
+
+def _lower_every_group(ns: Namespace) -> None:
+    _add_block1_group(lr=0.001)(ns)
+    for group in ns["optimizer"].param_groups:
+        group["lr"] = 0.001
 
 
 def _freeze_blocks(*names: str) -> Answer:
@@ -284,23 +312,12 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
         ),
     },
     ("03", 2): {
-        "reference": define(
-            "optimizer",
-            lambda ns: torch.optim.SGD([p for p in ns["opt_model"].parameters() if p.requires_grad], lr=0.01),
-        ),
-        "requires_grad_(True), then every parameter": define(
-            "optimizer",
-            lambda ns: torch.optim.SGD(ns["opt_model"].requires_grad_(True).parameters(), lr=0.01),
-        ),
-        "every parameter": define("optimizer", lambda ns: torch.optim.SGD(ns["opt_model"].parameters(), lr=0.01)),
-        "the head only": define("optimizer", lambda ns: torch.optim.SGD(ns["opt_model"].head.parameters(), lr=0.01)),
-        "Adam": define(
-            "optimizer",
-            lambda ns: torch.optim.Adam([p for p in ns["opt_model"].parameters() if p.requires_grad], lr=0.01),
-        ),
-        "another model's parameters": define(
-            "optimizer", lambda ns: torch.optim.SGD(list(CourseCNN().block2.parameters()), lr=0.01)
-        ),
+        "reference": run(_add_block1_group(lr=0.001)),
+        "added at the first group's lr": run(_add_block1_group(lr=None)),
+        "added but still frozen": run(_add_block1_group(lr=0.001, unfreeze=False)),
+        "unfrozen, not added": run(lambda ns: ns["opt_model"].block1.requires_grad_(True)),
+        "a new optimizer with the right groups": run(_rebuild_with_groups),
+        "every group lowered to 0.001": run(_lower_every_group),
     },
     ("03", 3): {
         "reference": define(

@@ -112,60 +112,114 @@ def test_frozen_middle_wrong(name: str) -> None:
     assert not result.passed and hint in str(result), str(result)
 
 
-# ---------------------------------------------------------------- exercise 2: optimizer over trainable params
+# ---------------------------------------------------------------- exercise 2: unfreeze into the running optimizer
 
 
-def opt_model() -> CourseCNN:
+def trained_with_block1_frozen() -> tuple[CourseCNN, torch.optim.SGD]:
+    """The exercise's set-up: block1 frozen, an SGD optimizer with momentum over the rest, one step taken."""
+    torch.manual_seed(0)
     model = CourseCNN()
     model.block1.requires_grad_(False)
-    return model
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    nn.functional.cross_entropy(model(torch.rand(8, 1, 28, 28)), torch.arange(8) % 5).backward()
+    optimizer.step()
+    return model, optimizer
 
 
-@pytest.mark.parametrize(
-    "build",
-    [
-        lambda m: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.01),
-        lambda m: torch.optim.SGD(filter(lambda p: p.requires_grad, m.parameters()), lr=0.01),
-        lambda m: torch.optim.SGD([{"params": [p for p in m.parameters() if p.requires_grad]}], lr=0.01),
-    ],
-)
-def test_optimizer_params_right(build) -> None:
-    model = opt_model()
-    assert ex.check_optimizer_params(build(model), model).passed
+def add_group(model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    model.block1.requires_grad_(True)
+    optimizer.add_param_group({"params": list(model.block1.parameters()), "lr": 0.001})
+    return optimizer
 
 
-WRONG_OPTIMIZERS = {
-    "every parameter": (lambda m: torch.optim.SGD(m.parameters(), lr=0.01), "frozen parameter"),
-    "the head only": (lambda m: torch.optim.SGD(m.head.parameters(), lr=0.01), "missing"),
-    "Adam instead of SGD": (
-        lambda m: torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=0.01),
-        "Use torch.optim.SGD",
-    ),
-    "the wrong lr": (lambda m: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1), "lr=0.01"),
-    "another model's parameters": (
-        lambda m: torch.optim.SGD([p for p in opt_model().parameters() if p.requires_grad], lr=0.01),
-        "not parameters of this model",
-    ),
-    "the frozen ones (condition inverted)": (
-        lambda m: torch.optim.SGD([p for p in m.parameters() if not p.requires_grad], lr=0.01),
-        "frozen parameter",
-    ),
-    "the optimizer class, not an optimizer": (lambda m: torch.optim.SGD, "Build a torch.optim optimizer"),
-    "a list of parameters": (lambda m: [p for p in m.parameters() if p.requires_grad], "Build a torch.optim optimizer"),
-    "unanswered": (lambda m: None, "Build a torch.optim optimizer"),
-    "requires_grad_(True), then every parameter": (
-        lambda m: torch.optim.SGD(m.requires_grad_(True).parameters(), lr=0.01),
-        "leave the flags as they are",
-    ),
-    "block3 forgotten": (lambda m: torch.optim.SGD([*m.block2.parameters(), *m.head.parameters()], lr=0.01), "missing"),
+def add_group_per_tensor(model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    for p in model.block1.parameters():
+        p.requires_grad = True
+        optimizer.add_param_group({"params": [p], "lr": 0.001})
+    return optimizer
+
+
+@pytest.mark.parametrize("answer", [add_group, add_group_per_tensor])
+def test_unfreeze_into_optimizer_right(answer) -> None:
+    model, optimizer = trained_with_block1_frozen()
+    assert ex.check_unfreeze_into_optimizer(answer(model, optimizer), model).passed
+
+
+def rebuilt_two_groups(model, optimizer):
+    model.block1.requires_grad_(True)
+    rest = [p for n, p in model.named_parameters() if not n.startswith("block1.")]
+    return torch.optim.SGD(
+        [{"params": rest}, {"params": list(model.block1.parameters()), "lr": 0.001}], lr=0.01, momentum=0.9
+    )
+
+
+def added_but_frozen(model, optimizer):
+    optimizer.add_param_group({"params": list(model.block1.parameters()), "lr": 0.001})
+    return optimizer
+
+
+def unfrozen_not_added(model, optimizer):
+    model.block1.requires_grad_(True)
+    return optimizer
+
+
+def same_lr(model, optimizer):
+    model.block1.requires_grad_(True)
+    optimizer.add_param_group({"params": list(model.block1.parameters())})
+    return optimizer
+
+
+def extended_first_group(model, optimizer):
+    model.block1.requires_grad_(True)
+    optimizer.param_groups[0]["params"].extend(model.block1.parameters())
+    return optimizer
+
+
+def lowered_every_group(model, optimizer):
+    add_group(model, optimizer)
+    for group in optimizer.param_groups:
+        group["lr"] = 0.001
+    return optimizer
+
+
+def only_conv_weight(model, optimizer):
+    model.block1.requires_grad_(True)
+    optimizer.add_param_group({"params": [model.block1[0].weight], "lr": 0.001})
+    return optimizer
+
+
+def rebuilt_as_adam(model, optimizer):
+    model.block1.requires_grad_(True)
+    return torch.optim.Adam(model.parameters(), lr=0.01)
+
+
+def another_models_block1(model, optimizer):
+    model.block1.requires_grad_(True)
+    optimizer.add_param_group({"params": list(CourseCNN().block1.parameters()), "lr": 0.001})
+    return optimizer
+
+
+WRONG_UNFREEZES = {
+    "a new optimizer with the right groups": (rebuilt_two_groups, "it is a new optimizer"),
+    "a new Adam over everything": (rebuilt_as_adam, "keep the SGD optimizer"),
+    "added, but still frozen": (added_but_frozen, "still have requires_grad=False"),
+    "unfrozen, but not added": (unfrozen_not_added, "not in the optimizer"),
+    "added at the first group's lr": (same_lr, "put them in a group of their own"),
+    "appended to the first group": (extended_first_group, "extending the first group"),
+    "every group lowered": (lowered_every_group, "leave the first group at lr=0.01"),
+    "only the conv weight added": (only_conv_weight, "not in the optimizer"),
+    "another model's block1": (another_models_block1, "not parameters of opt_model"),
+    "the optimizer class": (lambda m, o: torch.optim.SGD, "Keep the `optimizer`"),
+    "unanswered": (lambda m, o: o, "still have requires_grad=False"),
+    "nothing": (lambda m, o: None, "Keep the `optimizer`"),
 }
 
 
-@pytest.mark.parametrize("name", WRONG_OPTIMIZERS)
-def test_optimizer_params_wrong(name: str) -> None:
-    build, hint = WRONG_OPTIMIZERS[name]
-    model = opt_model()
-    result = ex.check_optimizer_params(build(model), model)
+@pytest.mark.parametrize("name", WRONG_UNFREEZES)
+def test_unfreeze_into_optimizer_wrong(name: str) -> None:
+    answer, hint = WRONG_UNFREEZES[name]
+    model, optimizer = trained_with_block1_frozen()
+    result = ex.check_unfreeze_into_optimizer(answer(model, optimizer), model)
     assert not result.passed and hint in str(result), str(result)
 
 

@@ -12,7 +12,6 @@ from ._feedback import Feedback, call, check, is_function
 from ._fixtures import (
     attribute_tricks,
     frozen_state,
-    holds_exactly_trainable,
     no_helpers,
     require_course_cnn,
     require_module,
@@ -59,47 +58,78 @@ def check_frozen_middle(model: Any, frozen: tuple[str, ...] = ("block2", "block3
     return check(f"freeze {' and '.join(frozen)} by hand", still_there, by_hand, flags)
 
 
-def check_optimizer_params(
-    optimizer: Any, model: Any, lr: float = 0.01, kind: type = torch.optim.SGD, frozen: tuple[str, ...] = ("block1",)
+def check_unfreeze_into_optimizer(
+    optimizer: Any, model: Any, lr: float = 0.01, new_lr: float = 0.001, block: str = "block1"
 ) -> Feedback:
-    """Exercise 2: a ``kind`` optimizer (SGD) at ``lr`` that holds exactly the trainable parameters of ``model``.
+    """Exercise 2: ``block`` unfrozen mid-training and added to the *same* optimizer at ``new_lr``.
 
-    ``frozen``: the blocks the exercise froze. The model's flags must still be as the exercise set
-    them (unfreezing everything and handing every parameter over is not the answer), and the
-    optimizer must match those flags.
+    The optimizer was built with ``block`` frozen and has taken a step (SGD with momentum), so a
+    rebuilt optimizer shows up as missing momentum. The other parameters must keep ``lr``.
     """
+    names: dict[int, str] = {}
 
-    def is_optimizer(fb: Feedback) -> None:
+    def kept_optimizer(fb: Feedback) -> None:
         require_optimizer(
-            fb, optimizer, "An optimizer.", "Build a torch.optim optimizer (e.g. torch.optim.SGD(..., lr=0.01))"
+            fb, optimizer, "An optimizer.", "Keep the `optimizer` of the cell and add block1 to it with add_param_group"
         )
         require_module(fb, model, "opt_model")
-        changed = [
-            name
-            for name, child in model.named_children()
-            if any(p.requires_grad == (name in frozen) for p in child.parameters())
-        ]
-        fb.require(
-            not changed,
-            f"opt_model's flags are as the exercise set them ({', '.join(frozen)} frozen).",
-            f"The exercise froze {', '.join(frozen)} and nothing else, but now {changed} differ: leave the flags "
-            "as they are and build the optimizer for them (unfreezing the model to hand it every parameter "
-            "trains the blocks that were meant to stay frozen).",
-        )
-
-    def right_type_and_lr(fb: Feedback) -> None:
+        names.update({id(p): n for n, p in model.named_parameters()})
         fb.add(
-            type(optimizer) is kind,
-            f"It is {kind.__name__}.",
-            f"Use torch.optim.{kind.__name__} as asked, not {type(optimizer).__name__}.",
+            type(optimizer) is torch.optim.SGD,
+            "It is still the SGD optimizer.",
+            f"It is a {type(optimizer).__name__}: keep the SGD optimizer and add a param group to it.",
         )
-        rates = sorted({float(g.get("lr", -1)) for g in optimizer.param_groups})
-        fb.add(rates == [lr], f"lr={lr:g}.", f"Use lr={lr:g} as asked; your groups have lr {rates}.")
+        trained = [p for n, p in model.named_parameters() if not n.startswith(f"{block}.")]
+        kept = all("momentum_buffer" in optimizer.state.get(p, {}) for p in trained)
+        fb.require(
+            kept,
+            "The same optimizer: the momentum of the parameters that already trained is still there.",
+            "This optimizer has no momentum for the parameters that already trained: it is a new optimizer, and "
+            "building one throws their momentum away. Keep `optimizer` and call optimizer.add_param_group(...).",
+        )
 
-    def right_params(fb: Feedback) -> None:
-        holds_exactly_trainable(fb, optimizer, model)
+    def unfrozen(fb: Feedback) -> None:
+        still = [n for n, p in model.named_parameters() if n.startswith(f"{block}.") and not p.requires_grad]
+        fb.add(
+            not still,
+            f"{block} is unfrozen.",
+            f"{len(still)} parameter(s) of {block} still have requires_grad=False, e.g. {still[:1]}: in the "
+            f"optimizer or not, they get no .grad and never move. Call opt_model.{block}.requires_grad_(True).",
+        )
+        others = [n for n, p in model.named_parameters() if not n.startswith(f"{block}.") and not p.requires_grad]
+        fb.add(not others, "", f"Only {block} was to change, but {others[:2]} are now frozen.")
 
-    return check("an optimizer over the trainable parameters only", is_optimizer, right_type_and_lr, right_params)
+    def groups(fb: Feedback) -> None:
+        held = [(p, g) for g in optimizer.param_groups for p in g["params"]]
+        counts: dict[int, int] = {}
+        for p, _ in held:
+            counts[id(p)] = counts.get(id(p), 0) + 1
+        missing = [n for i, n in names.items() if n.startswith(f"{block}.") and i not in counts]
+        fb.add(
+            not missing,
+            f"Every parameter of {block} is in the optimizer.",
+            f"{len(missing)} parameter(s) of {block} are not in the optimizer, e.g. {missing[:1]}: an optimizer "
+            "only updates what it holds. Add them with optimizer.add_param_group({'params': ..., 'lr': ...}).",
+        )
+        foreign = [p for p, _ in held if id(p) not in names]
+        fb.add(not foreign, "", f"It holds {len(foreign)} tensor(s) that are not parameters of opt_model.")
+        block_rates = sorted({float(g["lr"]) for p, g in held if names.get(id(p), "").startswith(f"{block}.")})
+        fb.add(
+            not block_rates or block_rates == [new_lr],
+            f"{block} trains at lr={new_lr:g}." if block_rates else "",
+            f"{block}'s parameters train at lr {block_rates}, asked lr={new_lr:g}: put them in a group of their "
+            f"own, add_param_group({{'params': ..., 'lr': {new_lr:g}}}) (extending the first group gives them "
+            "its lr).",
+        )
+        other_rates = sorted({float(g["lr"]) for p, g in held if not names.get(id(p), "").startswith(f"{block}.")})
+        fb.add(
+            other_rates == [lr],
+            f"The other blocks still train at lr={lr:g}.",
+            f"The other blocks now train at lr {other_rates}: leave the first group at lr={lr:g}; only the new "
+            "group gets the lower rate.",
+        )
+
+    return check(f"unfreeze {block} into the running optimizer", kept_optimizer, unfrozen, groups)
 
 
 class _BiasedConvNet(nn.Module):
