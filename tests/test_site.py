@@ -492,12 +492,13 @@ def solution_lines(stem: str) -> set[str]:
         if name != stem or index < start
         for line in (site.source_text(cell) + "\n" + cell_output_text(cell)).splitlines()
     }
+    shown = "\n".join(elsewhere)  # the page is searched for a solution line as a substring: so is the lesson
     return {
         " ".join(line.split())
         for cell in cells[start:]
         if cell["cell_type"] == "code"
         for line in site.source_text(cell).splitlines()
-        if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in elsewhere
+        if len(line.strip()) >= 20 and not line.strip().startswith("#") and line.strip() not in shown
     }
 
 
