@@ -193,7 +193,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("COURSE_", "PYTHON", "JUPYTER"))}
     env.update(
         # the course's settings, as make lab uses them, and .venv's server extensions (jupyter-lsp)
-        JUPYTER_CONFIG_PATH=os.pathsep.join([str(REPO_ROOT / "jupyter-config"), str(Path(sys.prefix, "etc", "jupyter"))]),
+        JUPYTER_CONFIG_PATH=os.pathsep.join(
+            [str(REPO_ROOT / "jupyter-config"), str(Path(sys.prefix, "etc", "jupyter"))]
+        ),
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),  # ignore the user's own config
         JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),  # the notebook-signing key goes here

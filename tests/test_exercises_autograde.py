@@ -409,11 +409,12 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
         "all": define("my_block", lambda ns: "all"),
     },
     ("06", 1): {
-        "reference": run(lambda ns: freeze(ns["ex_model"], "block1", "block2")),
-        "only block2": run(lambda ns: ns["ex_model"].block2.requires_grad_(False)),
-        "block1-3": run(lambda ns: freeze_to(ns["ex_model"], 3)),
-        "attribute form": run(
-            lambda ns: [setattr(getattr(ns["ex_model"], b), "requires_grad", False) for b in ("block1", "block2")]
+        "reference": define("forward_stopping_after_block2", lambda ns: _no_grad_first_blocks),
+        "flags frozen instead": define("forward_stopping_after_block2", lambda ns: _frozen_then_forward),
+        "plain forward": define("forward_stopping_after_block2", lambda ns: lambda m, x: m(x)),
+        "all without grad": define("forward_stopping_after_block2", lambda ns: _all_without_grad),
+        "head left out": define(
+            "forward_stopping_after_block2", lambda ns: lambda m, x: m.block3(m.block2(m.block1(x)).detach())
         ),
     },
     ("06", 2): {
@@ -478,6 +479,22 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
         "strict=True": define("load_checked", lambda ns: lambda m, s: m.load_state_dict(s)),
     },
 }
+
+
+def _no_grad_first_blocks(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        features = model.block2(model.block1(x))
+    return model.head(model.block3(features))
+
+
+def _frozen_then_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    freeze_to(model, 2)
+    return model(x)
+
+
+def _all_without_grad(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x)
 
 
 def run_autograde(notebook: str, number: int, answer: Answer) -> None:

@@ -7,54 +7,82 @@ import torch
 from torch import nn
 
 from course_utils.exercises import dynamics as ex
-from course_utils.freezing import freeze, freeze_to
+from course_utils.freezing import freeze_to
 from course_utils.models import CourseCNN
 
-# ---------------------------------------------------------------- exercise 1: backward stops after block2
+# ---------------------------------------------------------------- exercise 1: backward stops after block2, no freezing
 
 
-@pytest.mark.parametrize("solution", [lambda m: freeze_to(m, 2), lambda m: freeze(m, "block1", "block2")])
-def test_backward_stops_right(solution, capsys) -> None:
-    model = CourseCNN()
-    solution(model)
-    assert ex.check_backward_stops_after_block2(model).passed
+def under_no_grad(model, x):
+    with torch.no_grad():
+        features = model.block2(model.block1(x))
+    return model.head(model.block3(features))
+
+
+def detached(model, x):
+    return model.head(model.block3(model.block2(model.block1(x)).detach()))
+
+
+@pytest.mark.parametrize("solution", [under_no_grad, detached])
+def test_forward_stops_right(solution, capsys) -> None:
+    assert ex.check_forward_stops_after_block2(solution).passed
     assert "All checks passed" in capsys.readouterr().out
 
 
-def identity(m):
-    m.block1 = nn.Identity()
-    m.block2 = nn.Identity()
+def frozen_flags(model, x):
+    freeze_to(model, 2)
+    return model(x)
 
 
-def attribute(m):
-    m.block1.requires_grad = False
-    m.block2.requires_grad = False
+def everything_without_grad(model, x):
+    with torch.no_grad():
+        return model(x)
 
 
-def conv_only(m):
-    m.block1[0].weight.requires_grad_(False)
-    m.block2[0].weight.requires_grad_(False)
+def detached_after_block1(model, x):
+    return model.head(model.block3(model.block2(model.block1(x).detach())))
 
 
-WRONG_BACKWARD = {
-    "the head frozen": (lambda m: freeze(m, "head"), "freeze exactly block1 and block2"),
-    "three blocks": (lambda m: freeze_to(m, 3), "block3 and head must keep"),
-    "only block2 (block1 still needs a backward)": (lambda m: freeze(m, "block2"), "freeze exactly block1 and block2"),
-    "blocks replaced by Identity": (identity, "lost parameters"),
-    "module attribute": (attribute, "plain attribute"),
-    "conv weights only (BatchNorm still trains)": (conv_only, "partly frozen"),
-    "eval() instead": (lambda m: m.eval(), "Frozen blocks are []"),
-    "unanswered": (lambda m: None, "Frozen blocks are []"),
+def head_left_out(model, x):
+    with torch.no_grad():
+        features = model.block2(model.block1(x))
+    return model.block3(features)
+
+
+def switched_to_train(model, x):
+    model.train()
+    return under_no_grad(model, x)
+
+
+def unanswered(model, x):
+    pass
+
+
+WRONG_FORWARD = {
+    "freezing the flags instead": (frozen_flags, "Leave the model as it is"),
+    "the whole forward under no_grad": (everything_without_grad, "no grad_fn"),
+    "the plain forward": (lambda model, x: model(x), "still reaches ['block1', 'block2']"),
+    "detached one block too early": (detached_after_block1, "still reaches ['block2']"),
+    "the head left out": (head_left_out, "Return the model's logits"),
+    "the mode changed": (switched_to_train, "differ from model(x)"),
+    "unanswered": (unanswered, "you returned None"),
+    "not a function": (CourseCNN(), "forward_stopping_after_block2"),
 }
 
 
-@pytest.mark.parametrize("name", WRONG_BACKWARD)
-def test_backward_stops_wrong(name: str) -> None:
-    mistake, hint = WRONG_BACKWARD[name]
-    model = CourseCNN()
-    mistake(model)
-    result = ex.check_backward_stops_after_block2(model)
+@pytest.mark.parametrize("name", WRONG_FORWARD)
+def test_forward_stops_wrong(name: str) -> None:
+    answer, hint = WRONG_FORWARD[name]
+    result = ex.check_forward_stops_after_block2(answer)
     assert not result.passed and hint in str(result), str(result)
+
+
+def test_checking_keeps_the_notebooks_random_numbers() -> None:
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    ex.check_forward_stops_after_block2(under_no_grad)
+    assert torch.equal(torch.rand(3), expected)
 
 
 # ---------------------------------------------------------------- exercise 2: Adam's state in bytes

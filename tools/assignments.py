@@ -128,9 +128,12 @@ HIDDEN_TESTS: dict[tuple[str, int], str] = {
     "sum(1 for p in lr_model.parameters() if p.requires_grad)\n"
     "assert sorted(round(g['lr'], 12) for g in my_groups) == [2.5e-4, 5e-4, 1e-3]",
     ("05", 3): "assert noise_results[my_block] >= max(noise_results.values()) - 1.0",
-    ("06", 1): "import torch\n"
-    "assert ex_model.block2(ex_model.block1(torch.rand(1, 1, 28, 28))).grad_fn is None\n"
-    "assert all(p.requires_grad for p in ex_model.block3.parameters())",
+    ("06", 1): "import torch\nfrom course_utils.models import CourseCNN\n"
+    "_m = CourseCNN().eval()\n_x = torch.rand(3, 1, 28, 28)\n_out = forward_stopping_after_block2(_m, _x)\n"
+    "assert all(p.requires_grad for p in _m.parameters()) and not _m.training\n"
+    "assert torch.allclose(_out, _m(_x), atol=1e-5)\n_out.sum().backward()\n"
+    "assert _m.block1[0].weight.grad is None and _m.block2[0].weight.grad is None\n"
+    "assert _m.block3[0].weight.grad is not None and _m.head[-1].weight.grad is not None",
     ("06", 2): "from torch import nn\n"
     "_lin = nn.Linear(10, 10)\n_lin.bias.requires_grad_(False)\n"
     "assert adam_state_bytes(_lin) == 2 * 100 * 4",

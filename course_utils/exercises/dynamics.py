@@ -9,46 +9,75 @@ from torch import nn
 
 from ..models import CourseCNN
 from ._feedback import Feedback, call, check, describe, is_function, is_number
-from ._fixtures import attribute_tricks, frozen_state, model_and_batch, require_course_cnn
+from ._fixtures import model_and_batch
 
 
-def check_backward_stops_after_block2(model: Any) -> Feedback:
-    """Exercise 1: block1 and block2 frozen, block3 and head trainable, so autograd stops at block2's output."""
+def check_forward_stops_after_block2(forward: Any) -> Feedback:
+    """Exercise 1: ``forward(model, x)`` gives ``model(x)``'s logits with no graph through block1-2, flags untouched.
 
-    def is_course_cnn(fb: Feedback) -> None:
-        require_course_cnn(fb, model, "ex_model")
+    Tried on a fresh CourseCNN in eval mode (dropout off, so the logits can be compared): every
+    ``requires_grad`` flag must stay True, the logits must equal ``model(x)``, and a backward pass
+    must reach block3 and the head but leave block1 and block2 without a gradient.
+    """
+    with torch.random.fork_rng(devices=[]):  # checking must not change the notebook's random numbers
+        torch.manual_seed(0)
+        model, x = CourseCNN().eval(), torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x)
+    found: dict[str, Any] = {}
 
-    def right_blocks(fb: Feedback) -> None:
-        state = {name: frozen_state(child) for name, child in model.named_children()}
-        frozen = [name for name, (f, total) in state.items() if total and f == total]
-        partly = [name for name, (f, total) in state.items() if 0 < f < total]
-        trainable = [name for name, (f, total) in state.items() if total and f == 0]
-        tricked = attribute_tricks(model)
-        trick = f" (a plain attribute `requires_grad` on {tricked[:2]} freezes nothing)" if tricked else ""
-        fb.add(
-            frozen == ["block1", "block2"] and not partly,
-            "block1 and block2 are frozen, nothing else.",
-            f"Frozen blocks are {frozen}"
-            + (f", partly frozen {partly}" if partly else "")
-            + f"{trick}; freeze exactly block1 and block2, every parameter (e.g. freeze_to(model, 2)).",
+    def is_a_function(fb: Feedback) -> None:
+        is_function(forward, "forward_stopping_after_block2(model, x)")(fb)
+
+    def same_logits(fb: Feedback) -> None:
+        found["out"] = out = call(fb, forward, model, x, setup="a CourseCNN and a batch of 4 digits")
+        fb.require(
+            isinstance(out, torch.Tensor) and out.shape == expected.shape,
+            "It returns the logits, one row per image.",
+            f"Return the model's logits (shape {tuple(expected.shape)}); you returned {describe(out)}.",
         )
-        fb.add(
-            trainable == ["block3", "head"],
-            "block3 and head are trainable.",
-            f"Trainable blocks are {trainable}; block3 and head must keep requires_grad=True.",
+        fb.require(
+            torch.allclose(out, expected, atol=1e-5),
+            "The logits equal model(x): every block ran, in order.",
+            "Your logits differ from model(x): run block1, block2, block3 and the head, in that order, unchanged.",
+        )
+
+    def flags_untouched(fb: Feedback) -> None:
+        changed = [name for name, p in model.named_parameters() if not p.requires_grad]
+        fb.require(
+            not changed and not model.training,
+            "No requires_grad flag and no mode changed.",
+            f"Leave the model as it is (these parameters were frozen: {changed[:3]}, training={model.training}): "
+            "stop the graph in the forward pass itself, with torch.no_grad() around block1 and block2 "
+            "(or .detach() on block2's output).",
         )
 
     def graph_stops(fb: Feedback) -> None:
-        x = torch.rand(2, 1, 28, 28, device=next(model.parameters()).device)
-        after_block2 = model.block2(model.block1(x))
-        after_block3 = model.block3(after_block2)
-        fb.add(
-            after_block2.grad_fn is None and after_block3.grad_fn is not None,
-            "block2's output has no grad_fn: the backward pass ends there.",
-            "block2's output should have grad_fn None and block3's output a grad_fn.",
+        out = found["out"]
+        fb.require(
+            out.grad_fn is not None,
+            "block3 and the head still build a graph.",
+            "The logits have no grad_fn: only block1 and block2 may run without autograd, not the whole forward.",
         )
+        out.sum().backward()
+        reached = [name for name in ("block1", "block2") if getattr(model, name)[0].weight.grad is not None]
+        missed = [
+            name for name, layer in (("block3", model.block3[0]), ("head", model.head[-1])) if layer.weight.grad is None
+        ]
+        fb.add(
+            not reached,
+            "block1 and block2 get no gradient: the backward pass ends after block2.",
+            f"The backward pass still reaches {reached}: run block1 and block2 inside torch.no_grad().",
+        )
+        fb.add(not missed, "block3 and the head get gradients.", f"No gradient reached {missed}.")
 
-    return check("make the backward pass stop after block2", is_course_cnn, right_blocks, graph_stops)
+    return check(
+        "stop the backward pass after block2, without freezing",
+        is_a_function,
+        same_logits,
+        flags_untouched,
+        graph_stops,
+    )
 
 
 def _adam_setups() -> dict[str, nn.Module]:
