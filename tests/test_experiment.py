@@ -253,7 +253,9 @@ def test_an_arm_grid_replaces_the_budget_grid_but_must_have_as_many_values() -> 
     arms = [Arm("a", build=mlp), Arm("b", build=mlp, lr_grid=(0.05, 0.5))]
     result = compare(arms, lambda s: blob_task(), budget, [0])
     assert result.lr_grid("a") == (1e-3, 1e-2) and result.lr_grid("b") == (0.05, 0.5)
-    assert result.chosen_lr("b")[0] in (0.05, 0.5)
+    run = next(r for r in result.runs if r.arm == "b")
+    assert set(run.val_by_lr) == {0.05, 0.5}, "b was tuned over its own grid"
+    assert run.lr == max(run.val_by_lr, key=run.val_by_lr.__getitem__), "the lr with the best validation accuracy"
     with pytest.raises(ValueError, match="same number, so each gets the same tuning"):
         compare([Arm("c", build=mlp, lr_grid=(0.1,))], lambda s: blob_task(), budget, [0])
 

@@ -31,7 +31,10 @@ def test_every_depth_and_target_runs(explorer: FineTuneExplorer, frozen: int, ta
     frozen_names = ["block1", "block2", "block3"][:frozen]
     assert all(r.weight_change[name] == 0.0 for name in frozen_names)
     assert all(r.weight_change[name] > 0.0 for name in ["block1", "block2", "block3", "head"][frozen:])
-    assert 0.0 <= r.test_acc <= 100.0 and 0 < r.trainable_params <= r.total_params
+    n_test = len(explorer._task(target).y_test)
+    correct = r.test_acc * n_test / 100
+    assert correct == pytest.approx(round(correct), abs=1e-3), "a percentage of the test images answered right"
+    assert 0 < r.trainable_params <= r.total_params
 
 
 def test_learning_rate_change_reruns(explorer: FineTuneExplorer) -> None:

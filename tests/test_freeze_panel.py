@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_utils.models import CourseCNN
+from course_utils.training import evaluate
 from course_utils.widgets import FreezePanel
 from course_utils.widgets.freeze_panel import ALL_FROZEN_MESSAGE
 
@@ -121,7 +122,8 @@ def test_test_accuracy_is_reported(model: CourseCNN, batch) -> None:
     x, y = batch
     panel = FreezePanel(model, x, y, steps_per_click=2, x_test=x, y_test=y)
     panel.train_button.click()
-    assert panel.test_accuracy is not None and 0.0 <= panel.test_accuracy <= 1.0
+    assert panel.test_accuracy == evaluate(panel.model, x, y), "the accuracy shown is the model's, computed again"
+    assert panel.test_accuracy * len(y) == pytest.approx(round(panel.test_accuracy * len(y))), "a share of 16 images"
     assert "test accuracy" in panel.message.value
 
 
