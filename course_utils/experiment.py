@@ -48,6 +48,7 @@ class Budget:
     batch_size: int
     lr_grid: tuple[float, ...]
     optimizer: str = "adam"
+    max_extensions: int = 2
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -60,11 +61,14 @@ class Budget:
         object.__setattr__(self, "lr_grid", grid)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}.")
+        if not isinstance(self.max_extensions, int) or self.max_extensions < 0:
+            raise ValueError(f"Budget.max_extensions must be an int >= 0, got {self.max_extensions!r}.")
 
     def __str__(self) -> str:
         grid = ", ".join(f"{lr:g}" for lr in self.lr_grid)
         return (
             f"{self.steps} {self.optimizer} steps of {self.batch_size} images, lr chosen on validation from {{{grid}}}"
+            + (f" (extended past an edge that wins, up to {self.max_extensions} more)" if self.max_extensions else "")
         )
 
 
@@ -80,7 +84,8 @@ class Arm:
     and ``on_epoch_end(epoch, model, optimizer)`` customise training (param groups, unfreezing);
     ``finish(model, x_train)`` runs after training, before evaluation (e.g. ``recalibrate_bn``).
     ``lr_grid`` replaces the budget's grid for this arm (same number of values: same tuning effort),
-    for arms whose good learning rates lie elsewhere, such as a head trained alone.
+    for arms whose good learning rates lie elsewhere, such as a head trained alone. Whatever the
+    grid, the same edge rule applies to every arm (see ``extended_grid_search``).
     """
 
     name: str
@@ -136,6 +141,7 @@ class Run:
     val_by_lr: dict[float, float]
     steps: int
     model: nn.Module = field(repr=False, compare=False)
+    at_edge: bool = False  # the chosen lr is still the smallest or largest tried: the grid may cap this arm
 
 
 @dataclass(frozen=True)
@@ -223,8 +229,14 @@ class Comparison:
         return tuple(r.lr for r in self._runs(arm))
 
     def lr_grid(self, arm: str) -> tuple[float, ...]:
-        """The learning rates ``arm`` tried."""
-        return tuple(self._runs(arm)[0].val_by_lr)
+        """The learning rates ``arm`` tried on any seed (its grid and any extension past an edge), ascending."""
+        return tuple(sorted({lr for r in self._runs(arm) for lr in r.val_by_lr}))
+
+    @property
+    def capped(self) -> tuple[tuple[str, int], ...]:
+        """(arm, seed) of every run whose chosen lr is still on the edge of what it tried: empty when
+        no grid held an arm back."""
+        return tuple((r.arm, r.seed) for r in self.runs if r.at_edge)
 
     def paired(self, a: str, b: str) -> Paired:
         """Test accuracy of ``a`` minus ``b``, seed by seed."""
@@ -248,17 +260,19 @@ class Comparison:
     def table(self) -> str:
         """A markdown table: per arm the test accuracy (mean, min-max over seeds) and the chosen lrs."""
         rows = [
-            "| arm | test accuracy (%) mean | min–max | validation (%) mean | lr chosen per seed |",
-            "| --- | ---: | ---: | ---: | --- |",
+            "| arm | test accuracy (%) mean | min–max | validation (%) mean | lr chosen per seed | lrs tried |",
+            "| --- | ---: | ---: | ---: | --- | --- |",
         ]
         for arm in self.arms:
             test = self.test_acc(arm)
-            lrs = ", ".join(f"{lr:g}" for lr in self.chosen_lr(arm))
+            lrs = ", ".join(f"{r.lr:g}" + (" (edge!)" if r.at_edge else "") for r in self._runs(arm))
             grid = ", ".join(f"{lr:g}" for lr in self.lr_grid(arm))
             rows.append(
                 f"| {arm} | {test.mean():.1f} | {test.min():.1f}–{test.max():.1f} | "
-                f"{self.val_acc(arm).mean():.1f} | {lrs} (of {grid}) |"
+                f"{self.val_acc(arm).mean():.1f} | {lrs} | {grid} |"
             )
+        if self.capped:
+            rows.append(f"\nWarning: the chosen lr is still on the edge of the lrs tried for {list(self.capped)}.")
         return "\n".join(rows)
 
     def _repr_markdown_(self) -> str:
@@ -396,13 +410,46 @@ def _run_arm(arm: Arm, task: Task, seed: int, budget: Budget, grid: tuple[float,
     seed_everything(seed)
     start = arm.fresh_model(task)
     x_train, x_val, x_test = _inputs(arm, start, task)
-    trials = []
-    for lr in grid:
+    trials: dict[float, tuple[float, nn.Module, nn.Module]] = {}
+
+    def score(lr: float) -> float:
         model, part = _fit(arm, start, x_train, task.y_train, budget, lr, seed)
-        trials.append((accuracy(part, x_val, y_val), lr, model, part))
-    val_acc, lr, model, part = max(trials, key=lambda t: t[0])  # ties: the first in the grid wins
+        trials[lr] = (accuracy(part, x_val, y_val), model, part)
+        return trials[lr][0]
+
+    lr, at_edge = extended_grid_search(score, grid, budget.max_extensions)
+    val_acc, model, part = trials[lr]
     test_acc = accuracy(part, x_test, task.y_test)  # the test split: chosen run only
-    return Run(arm.name, seed, lr, val_acc, test_acc, {t[1]: t[0] for t in trials}, budget.steps, model)
+    val_by_lr = {t: trials[t][0] for t in sorted(trials)}
+    return Run(arm.name, seed, lr, val_acc, test_acc, val_by_lr, budget.steps, model, at_edge)
+
+
+def extended_grid_search(
+    score: Callable[[float], float], grid: Sequence[float], max_extensions: int
+) -> tuple[float, bool]:
+    """The lr of ``grid`` with the best ``score`` (validation accuracy), first tried winning ties.
+
+    When the best is the largest (smallest) lr of a grid of two or more, the grid was holding the arm
+    back: try one more lr a grid step further that way (the ratio of the two outermost lrs on that
+    side), and go on while each new lr wins outright, at most ``max_extensions`` more. Returns the
+    chosen lr and whether it is still on the edge of what was tried (the grid may still cap it).
+    """
+    scores = {lr: score(lr) for lr in grid}
+    best = max(scores, key=scores.__getitem__)  # dicts keep order: the first tried wins a tie
+    ordered = sorted(grid)
+    if len(ordered) < 2 or best not in (ordered[0], ordered[-1]):
+        return best, False
+    if best == ordered[-1]:
+        ratio, edge = ordered[-1] / ordered[-2], ordered[-1]
+    else:
+        ratio, edge = ordered[0] / ordered[1], ordered[0]
+    for _ in range(max_extensions):
+        candidate = float(f"{edge * ratio:.6g}")  # 0.01 * 3 = 0.03, not 0.030000000000000002
+        scores[candidate] = score(candidate)
+        if scores[candidate] <= scores[best]:
+            return best, False  # the next lr out is no better: the edge is a real optimum
+        best = edge = candidate
+    return best, True
 
 
 def merge(*comparisons: Comparison) -> Comparison:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -19,6 +22,7 @@ from course_utils.experiment import (
     Paired,
     Run,
     compare,
+    extended_grid_search,
     merge,
 )
 from course_utils.training import train
@@ -61,7 +65,7 @@ def test_every_arm_and_lr_runs_exactly_the_budget_steps() -> None:
     steps_per_optimizer: Counter[object] = Counter()  # keys keep the optimizers alive: no id reuse
     handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: steps_per_optimizer.update([opt]))
     try:  # 30 images in batches of 8: steps do not divide into whole epochs
-        budget = Budget(steps=11, batch_size=8, lr_grid=(1e-3, 1e-2, 1e-1))
+        budget = Budget(steps=11, batch_size=8, lr_grid=(1e-3, 1e-2, 1e-1), max_extensions=0)
         arms = [Arm("all", build=mlp), Arm("last layer", build=mlp, setup=lambda m: freeze(m, "0"), cache_blocks=2)]
         # workers=1: the hook counts steps in this process; steps taken in worker processes are not seen here
         result = compare(arms, lambda seed: blob_task(n_train=30), budget, seeds=[0, 1], workers=1)
@@ -249,7 +253,7 @@ def test_validation_split_keeps_old_callers_and_gets_the_shift() -> None:
 
 
 def test_an_arm_grid_replaces_the_budget_grid_but_must_have_as_many_values() -> None:
-    budget = Budget(steps=3, batch_size=10, lr_grid=(1e-3, 1e-2))
+    budget = Budget(steps=3, batch_size=10, lr_grid=(1e-3, 1e-2), max_extensions=0)
     arms = [Arm("a", build=mlp), Arm("b", build=mlp, lr_grid=(0.05, 0.5))]
     result = compare(arms, lambda s: blob_task(), budget, [0])
     assert result.lr_grid("a") == (1e-3, 1e-2) and result.lr_grid("b") == (0.05, 0.5)
@@ -258,6 +262,82 @@ def test_an_arm_grid_replaces_the_budget_grid_but_must_have_as_many_values() -> 
     assert run.lr == max(run.val_by_lr, key=run.val_by_lr.__getitem__), "the lr with the best validation accuracy"
     with pytest.raises(ValueError, match="same number, so each gets the same tuning"):
         compare([Arm("c", build=mlp, lr_grid=(0.1,))], lambda s: blob_task(), budget, [0])
+
+
+# --- grids that never cap an arm -----------------------------------------------------------------
+
+
+def peaked_at(best_lr: float) -> tuple[Callable[[float], float], list[float]]:
+    """A validation score that peaks at ``best_lr`` (in log space), and the list of lrs it was asked about."""
+    asked: list[float] = []
+
+    def score(lr: float) -> float:
+        asked.append(lr)
+        return -abs(math.log10(lr) - math.log10(best_lr))
+
+    return score, asked
+
+
+@pytest.mark.parametrize(
+    ("best_lr", "chosen", "extra"),
+    [
+        (3e-3, 3e-3, []),  # inside the grid: nothing more to try
+        (0.1, 0.111111, [0.0333333, 0.111111, 0.37037]),  # past the top: steps of 1e-2 / 3e-3 while each wins
+        (1e-4, 1.11111e-4, [3.33333e-4, 1.11111e-4, 3.7037e-5]),  # past the bottom: steps of 1e-3 / 3e-3
+    ],
+)
+def test_an_edge_that_wins_extends_the_grid_that_way(best_lr: float, chosen: float, extra: list[float]) -> None:
+    score, asked = peaked_at(best_lr)
+    lr, at_edge = extended_grid_search(score, (1e-3, 3e-3, 1e-2), max_extensions=3)
+    assert asked[:3] == [1e-3, 3e-3, 1e-2] and asked[3:] == pytest.approx(extra, rel=1e-4)
+    assert lr == pytest.approx(chosen, rel=1e-4) and at_edge is False
+
+
+def test_an_edge_that_still_wins_after_every_extension_is_reported() -> None:
+    score, asked = peaked_at(10.0)
+    lr, at_edge = extended_grid_search(score, (1e-3, 1e-2), max_extensions=2)
+    assert asked == pytest.approx([1e-3, 1e-2, 0.1, 1.0]) and lr == pytest.approx(1.0) and at_edge is True
+    lr, at_edge = extended_grid_search(peaked_at(10.0)[0], (1e-3, 1e-2), max_extensions=0)
+    assert lr == 1e-2 and at_edge is True, "with no extension allowed, an edge win is still reported"
+
+
+def test_a_tie_past_the_edge_keeps_the_lr_tried_first() -> None:
+    lr, at_edge = extended_grid_search(lambda lr: 1.0 if lr >= 1e-2 else 0.0, (1e-3, 1e-2), max_extensions=2)
+    assert lr == 1e-2 and at_edge is False, "the extension must win outright, not tie"
+    lr, at_edge = extended_grid_search(lambda lr: 1.0, (0.5,), max_extensions=2)
+    assert lr == 0.5 and at_edge is False, "a one-lr grid has no direction to extend"
+
+
+def test_compare_extends_every_arm_by_the_same_rule_and_flags_a_capped_arm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation accuracy peaks at lr 0.1 for every arm (a fake fit): each arm's grid bends towards it."""
+    from course_utils import experiment
+
+    def fake_fit(arm: Arm, start: nn.Module, *args: object) -> tuple[nn.Module, nn.Module]:
+        model = copy.deepcopy(start)
+        model.lr = args[-2]  # _fit(arm, start, x_train, y_train, budget, lr, seed)
+        return model, model
+
+    def fake_accuracy(part: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        return 50.0 - abs(math.log10(part.lr) + 1)  # best at lr 0.1
+
+    monkeypatch.setattr(experiment, "_fit", fake_fit)
+    monkeypatch.setattr(experiment, "accuracy", fake_accuracy)
+    budget = Budget(steps=3, batch_size=10, lr_grid=(1e-4, 1e-3, 1e-2), max_extensions=3)
+    arms = [
+        Arm("low", build=mlp),
+        Arm("high", build=mlp, lr_grid=(1.0, 10.0, 100.0)),
+        Arm("inside", build=mlp, lr_grid=(0.03, 0.1, 0.3)),
+    ]
+    result = compare(arms, lambda s: blob_task(), budget, [0, 1], workers=1)
+    assert result.lr_grid("low") == pytest.approx((1e-4, 1e-3, 1e-2, 0.1, 1.0)), "up from the top edge until it loses"
+    assert result.lr_grid("high") == pytest.approx((0.01, 0.1, 1.0, 10.0, 100.0)), "down from the bottom edge"
+    assert result.lr_grid("inside") == (0.03, 0.1, 0.3), "an interior optimum needs no extension"
+    assert result.chosen_lr("low") == pytest.approx((0.1, 0.1)) and result.chosen_lr("high") == pytest.approx((0.1, 0.1))
+    assert result.capped == () and "edge!" not in result.table()
+    capped = compare(arms[:1], lambda s: blob_task(), Budget(3, 10, (1e-3, 1e-2), max_extensions=0), [0], workers=1)
+    assert capped.capped == (("low", 0),) and "0.01 (edge!)" in capped.table()
+    with pytest.raises(ValueError, match="max_extensions must be an int >= 0"):
+        Budget(steps=3, batch_size=10, lr_grid=(0.1,), max_extensions=-1)
 
 
 def test_finish_runs_after_training_and_before_evaluation() -> None:
