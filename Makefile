@@ -33,8 +33,11 @@ lab: setup  ## open YOUR workspace in JupyterLab, on 01_layers.ipynb: cleared no
 teacher: setup  ## open the executed notebooks (every output and the solutions) in JupyterLab: for instructors
 	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=notebooks $(IS_ROOT)
 
+# Two pytest processes (pytest-xdist): the browser run of the learners' copy beside the rest. --dist loadfile keeps
+# each file, so each notebook's cells under nbval, in one process. See docs/CONTRIBUTING.md, "A suite you can trust".
+TEST_PROCESSES ?= 2
 test: setup  ## run every test: unit, widgets, hygiene, nbval re-execution of all notebooks
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 unit: setup  ## unit tests only (fast: no notebook execution, no browser)
 	$(PY) -m pytest tests -m "not browser and not slow"

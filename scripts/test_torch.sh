@@ -43,6 +43,7 @@ fi
 print(f"[test-torch] testing torch {torch.__version__}, torchvision {torchvision.__version__}, Python {sys.version.split()[0]}")'
 start=$SECONDS
 status=0
-"$VENV/bin/python" -m pytest tests notebooks -m "not browser" --ignore=tests/test_nbgrader.py "$@" || status=$?
+"$VENV/bin/python" -m pytest -n 2 --dist loadfile tests notebooks -m "not browser" --ignore=tests/test_nbgrader.py "$@" \
+    || status=$?
 echo "[test-torch] tests took $((SECONDS - start)) s (torch $TORCH, torchvision $TORCHVISION, Python $PYTHON_VERSION)"
 exit $status

@@ -25,13 +25,13 @@ def test_needs_a_browser():
 """
 
 
-def run_pytest(folder: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
+def run_pytest(folder: Path, ci: str | None, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "CI"}
     if ci is not None:
         env["CI"] = ci
     env["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tools.pytest_plugin", "-p", "no:cacheprovider", "-q", "-o", "addopts="],
+        [sys.executable, "-m", "pytest", "-p", "tools.pytest_plugin", "-p", "no:cacheprovider", "-q", "-o", "addopts=", *extra],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -52,6 +52,22 @@ def test_a_skip_fails_under_any_ci(skipping_suite: Path, ci: str) -> None:
     assert result.returncode == 1, result.stdout
     assert "skipped under CI (a failure)" in result.stdout
     assert "test_demo.py::test_needs_a_browser: Skipped: chromium not found" in result.stdout
+
+
+def test_a_skip_fails_under_ci_in_two_processes_too(skipping_suite: Path) -> None:
+    """`make test` runs pytest-xdist: the skip happens in a worker, the verdict is the controller's."""
+    result = run_pytest(skipping_suite, "true", "-n", "2")
+    assert result.returncode == 1, result.stdout
+    assert "test_demo.py::test_needs_a_browser: Skipped: chromium not found" in result.stdout
+
+
+def test_make_test_keeps_each_notebook_in_one_process() -> None:
+    """nbval runs a notebook's cells in order in one kernel: under xdist, a file must never be split."""
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest: setup", 1)[1].split("\n\n", 1)[0]
+    assert "-m pytest -n $(TEST_PROCESSES) --dist loadfile" in recipe, recipe
+    test_torch = (REPO_ROOT / "scripts" / "test_torch.sh").read_text()
+    assert "-m pytest -n 2 --dist loadfile" in test_torch
 
 
 @pytest.mark.parametrize("ci", [None, ""])
