@@ -332,7 +332,9 @@ def test_compare_extends_every_arm_by_the_same_rule_and_flags_a_capped_arm(monke
     assert result.lr_grid("low") == pytest.approx((1e-4, 1e-3, 1e-2, 0.1, 1.0)), "up from the top edge until it loses"
     assert result.lr_grid("high") == pytest.approx((0.01, 0.1, 1.0, 10.0, 100.0)), "down from the bottom edge"
     assert result.lr_grid("inside") == (0.03, 0.1, 0.3), "an interior optimum needs no extension"
-    assert result.chosen_lr("low") == pytest.approx((0.1, 0.1)) and result.chosen_lr("high") == pytest.approx((0.1, 0.1))
+    assert result.chosen_lr("low") == pytest.approx((0.1, 0.1)) and result.chosen_lr("high") == pytest.approx(
+        (0.1, 0.1)
+    )
     assert result.capped == () and "edge!" not in result.table()
     capped = compare(arms[:1], lambda s: blob_task(), Budget(3, 10, (1e-3, 1e-2), max_extensions=0), [0], workers=1)
     assert capped.capped == (("low", 0),) and "0.01 (edge!)" in capped.table()

@@ -31,7 +31,19 @@ def run_pytest(folder: Path, ci: str | None, *extra: str) -> subprocess.Complete
         env["CI"] = ci
     env["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tools.pytest_plugin", "-p", "no:cacheprovider", "-q", "-o", "addopts=", *extra],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tools.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-o",
+            "addopts=",
+            *extra,
+        ],
         cwd=folder,
         env=env,
         capture_output=True,

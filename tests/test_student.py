@@ -16,6 +16,7 @@ the copy's own package is installed into it (`pip install --no-deps -e FOLDER`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -33,7 +34,10 @@ from tools.student import (
     MARKER,
     NOTEBOOK_DIR,
     SOLUTIONS_HEADING,
+    STUDENT_MAKEFILE,
+    STUDENT_PYPROJECT,
     build,
+    fill,
     main,
     solutions_start,
     student_notebook,
@@ -141,6 +145,7 @@ def test_build_writes_a_folder_that_stands_alone_and_a_zip(tmp_path: Path) -> No
         "course_utils/quiz_bank/bank.sealed",
         "course_utils/exercises/checkers.sealed",
         "tests/test_my_exercises.py",
+        "tests/kernels.py",
         "jupyter-config/jupyter_server_config.json",
     ]:
         assert (out / needed).exists(), needed
@@ -369,3 +374,12 @@ def test_copy_installs_alone_and_its_own_tests_run(learners_copy: Path, tmp_path
         first_line = message.splitlines()[0] if message else ""
         assert first_line.count("Exercise:") == 3 and "not solved yet" in first_line, f"{name}: {message}"
     assert not (learners_copy / "notebooks" / ".ipynb_checkpoints").exists()
+
+
+def test_templates_are_real_files_filled_completely() -> None:
+    """tools/templates/student/ holds the copy's Makefile, pyproject, README and test file as files the linters read."""
+    with pytest.raises(ValueError, match=r"no value for \['@NOTEBOOK_TABLE@'\]"):
+        fill("README.md", first_notebook="01_layers.ipynb")
+    for text in (STUDENT_MAKEFILE, STUDENT_PYPROJECT, fill("test_my_exercises.py")):
+        assert not re.search(r"@[A-Z_]+@", text)
+    assert "\ttouch $@" in STUDENT_MAKEFILE, "make's own $@ is not a placeholder"

@@ -19,7 +19,6 @@ notebooks with their solutions. The committed notebooks are only read, never cha
 
 from __future__ import annotations
 
-import inspect
 import re
 import shutil
 import sys
@@ -31,7 +30,6 @@ import nbformat
 from course_utils.quiz_bank import sealed_bank
 from course_utils.sealed import seal
 from tools import NOTEBOOK_DIR, REPO_ROOT
-from tools.kernels import LocalKernelManager
 
 DEFAULT_FOLDER = REPO_ROOT.parent / "freezing-course-student"
 MARKER = ".course-student-copy"  # lets a rebuild replace an earlier copy, and nothing else
@@ -58,191 +56,26 @@ SUPPORTED_PYTHONS = tuple(
     )
 )
 
-STUDENT_README = """\
-# Freezing Layers in PyTorch — learners' copy
+TEMPLATES = REPO_ROOT / "tools" / "templates" / "student"  # real files, read by the linters; @NAME@ is filled in
 
-Seven Jupyter notebooks on how and why to freeze layers in PyTorch. Outputs are cleared and
-the solutions are not included: you run every cell yourself, commit to an answer before each
-quiz reveals it, and check your exercises with the built-in checkers.
 
-## Two commands
+def fill(template: str, **values: str) -> str:
+    """The template file ``template`` with each ``@NAME@`` replaced by ``values["name"]``; every one must be filled."""
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    for name, value in values.items():
+        text = text.replace(f"@{name.upper()}@", value)
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise ValueError(f"{template}: no value for {sorted(set(left))}")
+    return text
 
-```bash
-make lab    # set up .venv (first time: a few minutes, needs the network once), then open JupyterLab
-make test   # run every notebook top to bottom and report which exercises are solved
-```
 
-You need Python 3.11, 3.12 or 3.13 and `make`. `make lab` prints a URL with a token; open it, and JupyterLab
-starts on `{first}`. Work through the notebooks in order. Everything runs offline on a laptop
-CPU once the packages are installed.
-
-## The notebooks
-
-{table}
-
-## Exercises and quizzes
-
-- Each exercise cell ends with a checker, e.g. `ex.check_sgd_step(sgd_step)`. It prints what is
-  right and what is not yet; it never crashes your notebook. Change your code and run it again.
-- `make test` runs every notebook in a fresh kernel (the notebooks themselves are not changed)
-  and lists each exercise as solved or not yet.
-- Quizzes show only the question: pick an answer, then press *Reveal answer*. The answers and
-  the checkers ship encoded in `course_utils/` so that you are not tempted to peek.
-
-## When something goes wrong
-
-- A cell fails after you changed it: *Kernel → Restart Kernel and Run All Cells*.
-- An exercise prints "Not there yet": read the hints above that line, fix, run again.
-"""
-
-STUDENT_MAKEFILE = """\
-# Freezing Layers in PyTorch (learners' copy): `make lab` to learn, `make test` to check your exercises.
-# Python: PYTHON=/path/to/python3.X if you set it, else the newest supported python3.X on PATH.
-SUPPORTED_PYTHONS := {supported}
-PY := .venv/bin/python
-IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
-
-.PHONY: setup lab test
-
-setup: .venv/.installed
-
-.venv/.installed: requirements.txt pyproject.toml
-\t@if [ ! -x $(PY) ]; then \\
-\t  supported() {{ v=$$("$$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) && \\
-\t    case " $(SUPPORTED_PYTHONS) " in *" $$v "*) return 0;; esac; return 1; }}; \\
-\t  if [ -n "$(PYTHON)" ]; then python="$(PYTHON)"; why="PYTHON=$(PYTHON)"; \\
-\t  else why="the newest supported Python on PATH"; python=""; \\
-\t    for c in $(addprefix python,$(SUPPORTED_PYTHONS)) python3; do \\
-\t      if supported $$c; then python=$$c; break; fi; \\
-\t    done; \\
-\t  fi; \\
-\t  if [ -z "$$python" ] || ! supported "$$python"; then \\
-\t    echo "No supported Python: $${{python:-none found on PATH}}$${{v:+ is Python $$v}}. The course runs on Python" \\
-\t      "{supported_words}: install one, or point PYTHON at one, e.g. make lab PYTHON=/path/to/python3.13" >&2; \\
-\t    exit 1; \\
-\t  fi; \\
-\t  echo "Python $$v ($$(command -v $$python)): $$why"; \\
-\t  $$python -m venv .venv; \\
-\tfi
-\t$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-\t$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-\ttouch $@
-
-lab: setup  ## open the course in JupyterLab (starts on the first notebook)
-\tJUPYTER_CONFIG_PATH=$(CURDIR)/jupyter-config $(PY) -m jupyter lab --notebook-dir=notebooks $(IS_ROOT)
-
-test: setup  ## run every notebook top to bottom and report which exercises are solved
-\t$(PY) -m pytest tests
-""".format(
-    supported=" ".join(SUPPORTED_PYTHONS),
-    supported_words=f"{', '.join(SUPPORTED_PYTHONS[:0:-1])} or {SUPPORTED_PYTHONS[0]}",
+STUDENT_MAKEFILE = fill(
+    "Makefile",
+    supported_pythons=" ".join(SUPPORTED_PYTHONS),
+    supported_pythons_words=f"{', '.join(SUPPORTED_PYTHONS[:0:-1])} or {SUPPORTED_PYTHONS[0]}",
 )
-
-STUDENT_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "course-utils"
-dynamic = ["version"]  # course_utils.__version__, as in the course
-description = "Helpers for the course 'Freezing Layers in PyTorch' (learners' copy)"
-requires-python = "{requires_python}"
-dependencies = []  # pinned in requirements.txt
-
-[tool.setuptools.packages.find]
-include = ["course_utils*"]
-
-[tool.setuptools.dynamic]
-version = {{ attr = "course_utils.__version__" }}
-
-[tool.setuptools.package-data]
-course_utils = ["quiz_bank/*.sealed", "exercises/*.sealed"]
-
-[tool.pytest.ini_options]
-testpaths = ["tests"]
-addopts = "-p no:cacheprovider -rA"
-""".format(requires_python=COURSE_PROJECT["requires-python"])
-
-STUDENT_TESTS = '''\
-"""Your own checks (`make test`): every notebook runs top to bottom, every exercise is solved.
-
-The notebooks run in fresh kernels, two at a time, and are not changed on disk. A notebook that
-stops with an error fails `test_runs_top_to_bottom`; an exercise whose checker still prints
-"Not there yet" fails `test_exercises_solved` and is named in the report.
-"""
-from __future__ import annotations
-
-import os
-import uuid
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-
-import nbformat
-import pytest
-from jupyter_client.manager import KernelManager
-from jupyter_core.paths import jupyter_runtime_dir
-from nbclient import NotebookClient
-from traitlets import default
-
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-CELL_TIMEOUT_S = 300
-
-
-LOCAL_KERNEL_MANAGER
-
-
-def run(path: Path) -> tuple[str, dict]:
-    """Execute one notebook in a fresh kernel; returns (error or "", the executed notebook)."""
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_manager_class=LocalKernelManager, timeout=CELL_TIMEOUT_S,
-                            shutdown_kernel="immediate", resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    except Exception as error:  # reported by the test below
-        name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
-        return f"{name}: {value}"[:2000], dict(notebook)
-    return "", dict(notebook)
-
-
-@pytest.fixture(scope="session")
-def executed() -> dict[str, tuple[str, dict]]:
-    workers = max(1, min(2, os.cpu_count() or 1))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return dict(zip((p.name for p in NOTEBOOKS), pool.map(run, NOTEBOOKS)))
-
-
-def checker_reports(notebook: dict) -> list[str]:
-    """The text every checker printed, in order (one "Exercise: ..." report each)."""
-    reports = []
-    for cell in notebook["cells"]:
-        for output in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
-            text = output.get("text", "")
-            text = "".join(text) if isinstance(text, list) else text
-            reports += ["Exercise: " + part for part in text.split("Exercise: ")[1:]]
-    return reports
-
-
-@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
-def test_runs_top_to_bottom(name: str, executed) -> None:
-    error, _ = executed[name]
-    assert not error, f"{name} stopped with an error: {error}"
-
-
-@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
-def test_exercises_solved(name: str, executed) -> None:
-    _, notebook = executed[name]
-    reports = checker_reports(notebook)
-    assert reports, f"{name}: no exercise checker ran"
-    not_yet = [report.splitlines()[0] for report in reports if "Not there yet" in report]
-    assert not not_yet, f"{name}: not solved yet: " + "; ".join(not_yet)
-'''
-
-
-def student_tests() -> str:
-    """The learners' test file, with the same IPC kernel manager as ``tools.kernels`` (the copy has no tools/)."""
-    return STUDENT_TESTS.replace("LOCAL_KERNEL_MANAGER", inspect.getsource(LocalKernelManager).rstrip())
+STUDENT_PYPROJECT = fill("pyproject.template.toml", requires_python=COURSE_PROJECT["requires-python"])
 
 
 # ---------------------------------------------------------------------------------- notebooks
@@ -397,12 +230,13 @@ def build(out_dir: Path, source_dir: Path = NOTEBOOK_DIR, repo_root: Path = REPO
         if (repo_root / folder).is_dir():
             shutil.copytree(repo_root / folder, out_dir / folder, ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
     (out_dir / "tests").mkdir()
-    (out_dir / "tests" / "test_my_exercises.py").write_text(student_tests())
+    (out_dir / "tests" / "test_my_exercises.py").write_text(fill("test_my_exercises.py"))
+    shutil.copy2(repo_root / "tools" / "kernels.py", out_dir / "tests" / "kernels.py")  # the copy has no tools/
     (out_dir / "requirements.txt").write_text(student_requirements((repo_root / "requirements.txt").read_text()))
     (out_dir / "pyproject.toml").write_text(STUDENT_PYPROJECT)
     (out_dir / "Makefile").write_text(STUDENT_MAKEFILE)
     table = "\n".join(["| notebook | title |", "| --- | --- |", *rows])
-    (out_dir / "README.md").write_text(STUDENT_README.format(first=written[0].name, table=table))
+    (out_dir / "README.md").write_text(fill("README.md", first_notebook=written[0].name, notebook_table=table))
     (out_dir / MARKER).write_text("Built by `make student` from the course checkout; a rebuild replaces it.\n")
     shutil.make_archive(str(out_dir), "zip", root_dir=out_dir.parent, base_dir=out_dir.name)
     return written
