@@ -46,9 +46,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.assignments import BEGIN, END, exercises, layered_venv, source_cell_text
+from tools.assignments import BEGIN, END, exercises, source_cell_text
 from tools.pytest_plugin import under_ci
 from tools.student import NBVAL_MARKER, build
+from tools.venvs import layered_venv
 
 pytestmark = pytest.mark.browser
 

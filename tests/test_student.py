@@ -29,7 +29,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from course_utils.quiz_bank import load_bank
 from tools import REPO_ROOT
-from tools.assignments import layered_venv
 from tools.student import (
     MARKER,
     NOTEBOOK_DIR,
@@ -37,11 +36,12 @@ from tools.student import (
     STUDENT_MAKEFILE,
     STUDENT_PYPROJECT,
     build,
-    fill,
     main,
     solutions_start,
     student_notebook,
 )
+from tools.templates import fill
+from tools.venvs import layered_venv
 
 REAL_NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
 BINARY_SUFFIXES = {".npz", ".pt", ".png", ".zip", ".jpg", ".pdf"}
@@ -379,7 +379,7 @@ def test_copy_installs_alone_and_its_own_tests_run(learners_copy: Path, tmp_path
 def test_templates_are_real_files_filled_completely() -> None:
     """tools/templates/student/ holds the copy's Makefile, pyproject, README and test file as files the linters read."""
     with pytest.raises(ValueError, match=r"no value for \['@NOTEBOOK_TABLE@'\]"):
-        fill("README.md", first_notebook="01_layers.ipynb")
-    for text in (STUDENT_MAKEFILE, STUDENT_PYPROJECT, fill("test_my_exercises.py")):
+        fill("student/README.md", first_notebook="01_layers.ipynb")
+    for text in (STUDENT_MAKEFILE, STUDENT_PYPROJECT, fill("student/test_my_exercises.py")):
         assert not re.search(r"@[A-Z_]+@", text)
     assert "\ttouch $@" in STUDENT_MAKEFILE, "make's own $@ is not a placeholder"

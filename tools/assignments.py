@@ -22,7 +22,6 @@ lives in its own environment, ``build/instructor-venv`` (``requirements-instruct
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -36,6 +35,8 @@ import nbformat
 
 from tools import NOTEBOOK_DIR, REPO_ROOT
 from tools.student import NBVAL_MARKER, clear_cell, solutions_start
+from tools.templates import fill
+from tools.venvs import ensure_venv
 
 DEFAULT_COURSE_DIR = REPO_ROOT / "build" / "nbgrader"
 INSTRUCTOR_VENV = REPO_ROOT / "build" / "instructor-venv"
@@ -47,19 +48,6 @@ STUB_MARK = "YOUR CODE HERE"
 PLACEHOLDERS = {"...", "pass", "return {}", "return None", "return", "raise NotImplementedError()"}
 CHECKER_CALL = re.compile(r"\bex\.(check_\w+)\((.*)\)\s*;?\s*$")
 EXERCISE_COMMENT = re.compile(r"^\s*#\s*Exercise\s*\d+\b.*$")
-
-NBGRADER_CONFIG = """\
-# nbgrader settings for the course "Freezing Layers in PyTorch" (written by `make assignments`).
-import sys
-
-c = get_config()  # noqa: F821 - nbgrader provides it
-sys.path.insert(0, "{repo_root}")  # tools.kernels, from the course checkout
-c.Execute.kernel_manager_class = "tools.kernels.LocalKernelManager"  # IPC kernels: no race for TCP ports
-c.CourseDirectory.course_id = "{course_id}"
-c.CourseDirectory.root = "{root}"
-c.Execute.timeout = 300  # seconds per cell; the longest course cell takes well under a minute
-c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
-"""
 
 # Hidden tests per (notebook number, exercise number): checks the students never see, written
 # independently of the course's checkers. Each runs after the exercise cell in the same kernel.
@@ -311,7 +299,7 @@ def write_course(course_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[str]
     shutil.rmtree(course_dir / "source", ignore_errors=True)
     (course_dir / "source").mkdir(parents=True)
     (course_dir / "nbgrader_config.py").write_text(
-        NBGRADER_CONFIG.format(course_id=COURSE_ID, root=course_dir, repo_root=REPO_ROOT)
+        fill("nbgrader_config.py", course_id=COURSE_ID, root=str(course_dir), repo_root=str(REPO_ROOT))
     )
     names = []
     for path in sorted(Path(source_dir).glob("[0-9][0-9]_*.ipynb")):
@@ -323,42 +311,15 @@ def write_course(course_dir: Path, source_dir: Path = NOTEBOOK_DIR) -> list[str]
     return names
 
 
-def layered_venv(venv: Path, pth_line: str, with_pip: bool = True) -> Path:
-    """Create ``venv`` with ``pth_line`` in a ``.pth`` file of its site-packages, the line that lets it see
-    another venv's packages; returns its python."""
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base_python, "-m", "venv", *([] if with_pip else ["--without-pip"]), str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site_packages = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    Path(site_packages, "course-venv.pth").write_text(pth_line)
-    return python
-
-
 def ensure_instructor_venv(venv: Path = INSTRUCTOR_VENV, requirements: Path = INSTRUCTOR_REQUIREMENTS) -> Path:
     """The venv with nbgrader (``requirements-instructor.txt``); created or updated when needed. Returns its bin/.
 
     It sees every package of the venv running this function (.venv) through a ``.pth`` file, so
     only nbgrader and the few packages .venv lacks are installed into it, and .venv is never touched.
     """
-    bin_dir = venv / "bin"
-    stamp = venv / ".requirements.sha256"
-    want = hashlib.sha256(requirements.read_bytes() + sys.prefix.encode()).hexdigest()
-    if stamp.exists() and stamp.read_text() == want and (bin_dir / "nbgrader").exists():
-        return bin_dir
-    print(f"[assignments] installing {requirements.name} into {venv} (first time: about a minute)", flush=True)
     # site.addsitedir also runs .venv's own .pth files, e.g. the editable install of course_utils.
-    python = layered_venv(venv, f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
-        check=True,
-    )
-    stamp.write_text(want)
-    return bin_dir
+    see_this_venv = f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
+    return ensure_venv(venv, requirements, "nbgrader", "assignments", see_this_venv, key=sys.prefix.encode())
 
 
 def nbgrader_env(bin_dir: Path) -> dict[str, str]:

@@ -25,7 +25,6 @@ instructor guide, the benchmark and the data notes come from their Markdown file
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
 import json
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import NOTEBOOK_DIR, REPO_ROOT
+from tools.venvs import ensure_venv
 
 SITE_DIR = REPO_ROOT / "site"  # conf.py, the build extension, alt texts, CSS
 SITE_VENV = REPO_ROOT / "build" / "site-venv"
@@ -78,18 +78,7 @@ class SiteError(ValueError):
 
 def ensure_site_venv(venv: Path = SITE_VENV, requirements: Path = SITE_REQUIREMENTS) -> Path:
     """The venv with the publishing tools (``requirements-site.txt``), created or updated when needed; its bin/."""
-    bin_dir = venv / "bin"
-    stamp = venv / ".requirements.sha256"
-    want = hashlib.sha256(requirements.read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == want and (bin_dir / "sphinx-build").exists():
-        return bin_dir
-    print(f"[site] installing {requirements.name} into {venv} (first time: about a minute)", flush=True)
-    base_python = getattr(sys, "_base_executable", sys.executable)  # never a venv's own python
-    subprocess.run([base_python, "-m", "venv", "--clear", str(venv)], check=True)
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(requirements)], check=True)
-    stamp.write_text(want)
-    return bin_dir
+    return ensure_venv(venv, requirements, "sphinx-build", "site")
 
 
 # ---------------------------------------------------------------------------------- the quiz bank

@@ -30,6 +30,7 @@ import nbformat
 from course_utils.quiz_bank import sealed_bank
 from course_utils.sealed import seal
 from tools import NOTEBOOK_DIR, REPO_ROOT
+from tools.templates import fill
 
 DEFAULT_FOLDER = REPO_ROOT.parent / "freezing-course-student"
 MARKER = ".course-student-copy"  # lets a rebuild replace an earlier copy, and nothing else
@@ -56,26 +57,12 @@ SUPPORTED_PYTHONS = tuple(
     )
 )
 
-TEMPLATES = REPO_ROOT / "tools" / "templates" / "student"  # real files, read by the linters; @NAME@ is filled in
-
-
-def fill(template: str, **values: str) -> str:
-    """The template file ``template`` with each ``@NAME@`` replaced by ``values["name"]``; every one must be filled."""
-    text = (TEMPLATES / template).read_text(encoding="utf-8")
-    for name, value in values.items():
-        text = text.replace(f"@{name.upper()}@", value)
-    left = re.findall(r"@[A-Z_]+@", text)
-    if left:
-        raise ValueError(f"{template}: no value for {sorted(set(left))}")
-    return text
-
-
 STUDENT_MAKEFILE = fill(
-    "Makefile",
+    "student/Makefile",
     supported_pythons=" ".join(SUPPORTED_PYTHONS),
     supported_pythons_words=f"{', '.join(SUPPORTED_PYTHONS[:0:-1])} or {SUPPORTED_PYTHONS[0]}",
 )
-STUDENT_PYPROJECT = fill("pyproject.template.toml", requires_python=COURSE_PROJECT["requires-python"])
+STUDENT_PYPROJECT = fill("student/pyproject.template.toml", requires_python=COURSE_PROJECT["requires-python"])
 
 
 # ---------------------------------------------------------------------------------- notebooks
@@ -230,13 +217,13 @@ def build(out_dir: Path, source_dir: Path = NOTEBOOK_DIR, repo_root: Path = REPO
         if (repo_root / folder).is_dir():
             shutil.copytree(repo_root / folder, out_dir / folder, ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
     (out_dir / "tests").mkdir()
-    (out_dir / "tests" / "test_my_exercises.py").write_text(fill("test_my_exercises.py"))
+    (out_dir / "tests" / "test_my_exercises.py").write_text(fill("student/test_my_exercises.py"))
     shutil.copy2(repo_root / "tools" / "kernels.py", out_dir / "tests" / "kernels.py")  # the copy has no tools/
     (out_dir / "requirements.txt").write_text(student_requirements((repo_root / "requirements.txt").read_text()))
     (out_dir / "pyproject.toml").write_text(STUDENT_PYPROJECT)
     (out_dir / "Makefile").write_text(STUDENT_MAKEFILE)
     table = "\n".join(["| notebook | title |", "| --- | --- |", *rows])
-    (out_dir / "README.md").write_text(fill("README.md", first_notebook=written[0].name, notebook_table=table))
+    (out_dir / "README.md").write_text(fill("student/README.md", first_notebook=written[0].name, notebook_table=table))
     (out_dir / MARKER).write_text("Built by `make student` from the course checkout; a rebuild replaces it.\n")
     shutil.make_archive(str(out_dir), "zip", root_dir=out_dir.parent, base_dir=out_dir.name)
     return written
