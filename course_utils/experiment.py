@@ -473,10 +473,20 @@ def merge(*comparisons: Comparison) -> Comparison:
 # --- The course's transfer comparison: notebook 04 and `make bench` print the same numbers ----------
 
 VAL_PER_CLASS = 20  # validation images per class, the same for every seed
-TRANSFER_LABELS: tuple[int, ...] = (1, 3, 10, 100)  # labelled training images per class
+TRANSFER_LABELS: tuple[int, ...] = (1, 3, 10, 30, 100)  # labelled training images per class
 TRANSFER_SEEDS: tuple[int, ...] = (0, 1, 2)
 TRANSFER_BUDGET = Budget(steps=16, batch_size=25, lr_grid=(1e-3, 3e-3, 1e-2))
 HEAD_LR_GRID: tuple[float, ...] = (3e-3, 1e-2, 3e-2)  # a head trained alone takes larger steps
+# Five paired seeds where a "beats" verdict lands within 2 points of the margin: with no real difference, all
+# signs agree by chance 1 time in 16 (3 seeds: 1 time in 4). TRANSFER_SEEDS are the first three.
+CLOSE_CALL_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+# Does the frozen backbone's lead over scratch survive a longer budget? The same two arms with 8x the steps.
+# One grid for both arms (the head's, centred on 0.01), extended past an edge that wins, as for every arm.
+LONG_TRANSFER_BUDGET = Budget(
+    steps=8 * TRANSFER_BUDGET.steps, batch_size=TRANSFER_BUDGET.batch_size, lr_grid=HEAD_LR_GRID
+)
+LONG_TRANSFER_LABELS: tuple[int, ...] = (30, 100)
+LONG_TRANSFER_ARMS: tuple[str, ...] = ("scratch", "frozen")
 
 
 def transfer_task(k: int, seed: int) -> Task:

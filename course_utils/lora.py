@@ -40,6 +40,13 @@ class LoRALinear(nn.Module):
         """The low-rank update (alpha / rank) * B @ A, shaped like ``base.weight``."""
         return self.scale * self.lora_B @ self.lora_A
 
+    def trainable_fraction(self) -> float:
+        """Trainable numbers (A and B) per number of the frozen weight matrix: r (d_in + d_out) / (d_in d_out).
+
+        Small for a large matrix, close to (or above) 1 for a small one: LoRA saves most on large layers.
+        """
+        return (self.lora_A.numel() + self.lora_B.numel()) / self.base.weight.numel()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.scale * (x @ self.lora_A.T @ self.lora_B.T)
 

@@ -137,6 +137,16 @@ def test_verdicts_need_every_seed_to_agree_a_margin_and_three_seeds() -> None:
     text = report({}, headlines(accuracy=worse), ABOUT)
     assert "| scratch beats frozen |" in text and "full − frozen" not in text  # only the arms that ran
     assert "| +0.5 (+0.5 to +0.5) | no clear difference at this budget |" in text  # same sign, within 1 point
+    far = {"scratch": [0.0, 0.0, 0.0], "frozen": [10.0, 10.0, 10.0]}
+    close = {1: {"scratch": [1.0, 2.0, 3.0], "frozen": [3.0, 4.0, 5.5]}, 3: far}  # +2.2: a win near the margin
+    text = report({}, headlines(accuracy=close), ABOUT)
+    assert (
+        "| +2.2 (+2.0 to +2.5) | frozen beats scratch, near the margin: with no real difference 3 seeds agree in sign "
+        "1 time in 4 (notebook 04 adds seeds) |"
+    ) in text
+    assert "| +10.0 (+10.0 to +10.0) | frozen beats scratch |" in text  # far from the margin: no note
+    five = {k: {arm: [*runs, runs[-1] + 1, runs[-1] + 2] for arm, runs in close[k].items()} for k in close}
+    assert "| +2.3 (+2.0 to +2.5) | frozen beats scratch |\n" in report({}, headlines(accuracy=five), ABOUT)  # 5 seeds
     two_seeds = {k: {a: v[:2] for a, v in runs.items()} for k, runs in ACCURACY.items()}
     assert "too few seeds for a verdict (< 3)" in report({}, headlines(accuracy=two_seeds), ABOUT)
 
@@ -220,7 +230,54 @@ def test_transfer_comparison_is_notebook_04s() -> None:
         experiment.TRANSFER_LABELS,
         experiment.TRANSFER_SEEDS,
         experiment.TRANSFER_BUDGET,
+        None,
     ), "make bench must run notebook 04's comparison, so both print the same numbers"
+    assert bench.transfer_comparisons.__defaults__ == bench.transfer_vs_scratch.__defaults__
+    assert bench.longer_budget.__defaults__ == (
+        experiment.LONG_TRANSFER_LABELS,
+        experiment.CLOSE_CALL_SEEDS,
+        experiment.LONG_TRANSFER_BUDGET,
+        experiment.LONG_TRANSFER_ARMS,
+    ), "make bench must run notebook 04's second, longer budget too"
+    assert 30 in experiment.TRANSFER_LABELS and set(experiment.LONG_TRANSFER_LABELS) <= set(experiment.TRANSFER_LABELS)
+    assert experiment.LONG_TRANSFER_BUDGET.steps > experiment.TRANSFER_BUDGET.steps
+    assert experiment.LONG_TRANSFER_BUDGET.batch_size == experiment.TRANSFER_BUDGET.batch_size
+    assert experiment.TRANSFER_SEEDS == experiment.CLOSE_CALL_SEEDS[: len(experiment.TRANSFER_SEEDS)]
+
+
+def test_recipe_names_each_arms_own_grid() -> None:
+    from course_utils.experiment import LONG_TRANSFER_ARMS, LONG_TRANSFER_BUDGET, TRANSFER_BUDGET
+
+    assert bench.recipe(TRANSFER_BUDGET) == (
+        "16 adam steps of 25 images; lr chosen on validation (20 images per class): scratch and full from "
+        "{0.001, 0.003, 0.01}; frozen from {0.003, 0.01, 0.03}, extended past an edge that wins (up to 2 more)"
+    )
+    assert bench.recipe(LONG_TRANSFER_BUDGET, LONG_TRANSFER_ARMS) == (
+        "128 adam steps of 25 images; lr chosen on validation (20 images per class): scratch and frozen from "
+        "{0.003, 0.01, 0.03}, extended past an edge that wins (up to 2 more)"
+    )
+    no_extension = Budget(steps=4, batch_size=5, lr_grid=(0.1, 0.2, 0.3), max_extensions=0)
+    assert bench.recipe(no_extension, ("full",)).endswith("full from {0.1, 0.2, 0.3}")
+
+
+def test_report_shows_the_longer_budget_and_any_capped_run() -> None:
+    long = {k: {a: runs[a] for a in ("scratch", "frozen")} for k, runs in ACCURACY.items() if k in (3, 10)}
+    plain = report({}, headlines(), ABOUT)
+    assert "longer budget" not in plain and "Warning" not in plain
+    text = report(
+        {},
+        Headlines(
+            1.9, 2.75, 25.0, ACCURACY, "short", long, "128 adam steps", ["10 labels/class, 128 steps: scratch seed 2"]
+        ),
+        ABOUT,
+    )
+    assert "The same comparison with a longer budget, 3 seeds" in text and "Budget per arm: 128 adam steps." in text
+    table = text.split("longer budget")[1]
+    assert "| labels per class | scratch | frozen | frozen − scratch | verdict |" in table and "full −" not in table
+    assert "| 10 | 80.0 (80.0–80.0) | 90.0 (90.0–90.0) | +10.0 (+10.0 to +10.0) | frozen beats scratch |" in table
+    assert "| 1 |" not in table
+    warning = "**Warning:** the chosen lr is still on the edge of the lrs tried for 10 labels/class, 128 steps: scratch"
+    assert f"{warning} seed 2" in text
 
 
 def test_transfer_vs_scratch_uses_the_recipe_on_a_tiny_budget() -> None:
@@ -234,6 +291,24 @@ def test_transfer_vs_scratch_uses_the_recipe_on_a_tiny_budget() -> None:
         "each accuracy is a percentage of the test images answered right"
     )
     assert result == bench.transfer_vs_scratch(ks=(1,), seeds=(0, 1), budget=tiny), "training must be deterministic"
+    two = bench.transfer_vs_scratch(ks=(1,), seeds=(0, 1), budget=tiny, arms=("scratch", "frozen"))
+    assert two == {1: {arm: result[1][arm] for arm in ("scratch", "frozen")}}, "the same runs, fewer arms"
+
+
+def test_capped_runs_name_label_count_steps_arm_and_seed() -> None:
+    from course_utils.experiment import Comparison, Run
+
+    tiny = Budget(steps=2, batch_size=5, lr_grid=(1e-3, 3e-3, 1e-2))
+
+    def run(arm: str, seed: int, at_edge: bool) -> Run:
+        return Run(arm, seed, 1e-2, 50.0, 50.0, {1e-2: 50.0}, 2, nn.Identity(), at_edge)
+
+    comparison = Comparison((run("scratch", 0, False), run("scratch", 1, True), run("frozen", 0, True)), tiny)
+    assert bench.capped_runs({3: comparison}) == [
+        "3 labels/class, 2 steps: scratch seed 1",
+        "3 labels/class, 2 steps: frozen seed 0",
+    ]
+    assert bench.capped_runs({3: Comparison((run("full", 0, False),), tiny)}) == []
 
 
 def test_notebook_times_executes_without_writing(tmp_path: Path) -> None:

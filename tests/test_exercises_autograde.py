@@ -97,7 +97,6 @@ def context_05(ns: Namespace) -> None:
         pretrained=pretrained,
         exercise_model=copy.deepcopy(pretrained),
         lr_model=lr_model,
-        noise_results={"block1": 80.4, "block2": 84.4, "block3": 78.6, "head": 52.0},
     )
 
 
@@ -403,10 +402,15 @@ CATALOGUE: dict[tuple[str, int], dict[str, Answer]] = {
         "one group": define("my_groups", lambda ns: [{"params": list(ns["lr_model"].parameters()), "lr": 1e-3}]),
     },
     ("05", 3): {
-        "reference": define("my_block", lambda ns: "block2"),
-        "block1": define("my_block", lambda ns: "block1"),
-        "head": define("my_block", lambda ns: "head"),
-        "all": define("my_block", lambda ns: "all"),
+        "reference": define("pick_block", lambda ns: lambda r, c: max(c, key=lambda n: r.val_acc(n).mean())),
+        "picked by test accuracy": define(
+            "pick_block", lambda ns: lambda r, c: max(c, key=lambda n: r.test_acc(n).mean())
+        ),
+        "every arm, 'all' included": define(
+            "pick_block", lambda ns: lambda r, c: max(r.arms, key=lambda n: r.val_acc(n).mean())
+        ),
+        "the first seed only": define("pick_block", lambda ns: lambda r, c: max(c, key=lambda n: r.val_acc(n)[0])),
+        "a fixed name": define("pick_block", lambda ns: lambda r, c: "block2"),
     },
     ("06", 1): {
         "reference": define("forward_stopping_after_block2", lambda ns: _no_grad_first_blocks),

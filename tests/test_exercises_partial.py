@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -172,39 +173,74 @@ def test_param_groups_never_raises_on_a_bad_model() -> None:
         assert not ex.check_param_groups(right_groups(lr_model()), model, verbose=False).passed
 
 
-# ---------------------------------------------------------------- exercise 3: pick the block
-
-RESULTS = {"block1": 97.0, "block2": 96.5, "block3": 90.0, "head": 50.0}
+# ---------------------------------------------------------------- exercise 3: pick the block, on validation
 
 
-def test_best_block_right() -> None:
-    assert ex.check_best_block("block1", RESULTS, verbose=False).passed
-    assert ex.check_best_block("block2", RESULTS, verbose=False).passed  # within a point: a tie
+def by_validation(result, candidates):
+    return max(candidates, key=lambda name: result.val_acc(name).mean())
 
 
-WRONG_BLOCKS = {
-    "the worst": ("head", "Not the best one"),
-    "a clearly lower one": ("block3", "Not the best one"),
-    "capitalised": ("Block1", "Answer with one of"),
-    "an index": (0, "Answer with one of"),
-    "a list": (["block1"], "Answer with one of"),
-    "the accuracy, not the name": (97.0, "Answer with one of"),
-    "the stub's empty string": ("", "Answer with one of"),
-    "unanswered": (None, "Answer with one of"),
+def by_validation_loop(result, candidates):  # the same choice, written out
+    best, best_val = None, -1.0
+    for name in candidates:
+        val = float(np.mean([result.run(name, seed).val_acc for seed in result.seeds]))
+        if val > best_val:
+            best, best_val = name, val
+    return best
+
+
+@pytest.mark.parametrize("solution", [by_validation, by_validation_loop])
+def test_pick_block_right(solution) -> None:
+    assert ex.check_pick_block(solution, verbose=False).passed
+
+
+def test_pick_block_setups_tell_the_mistakes_apart() -> None:
+    """Every set-up has one right answer; on the first, the best test accuracy points elsewhere."""
+    for _, candidates, table in ex._PICK_SETUPS:
+        result = ex.pick_setup(table)
+        vals = {name: result.val_acc(name).mean() for name in candidates}
+        assert sorted(vals.values())[-1] > sorted(vals.values())[-2], "a tie would accept two answers"
+    _, candidates, table = ex._PICK_SETUPS[0]
+    result = ex.pick_setup(table)
+    assert by_validation(result, candidates) != max(candidates, key=lambda n: result.test_acc(n).mean())
+
+
+WRONG_PICKS = {
+    "picked by mean test accuracy": (
+        lambda r, c: max(c, key=lambda n: r.test_acc(n).mean()),
+        "the block with the best *test* accuracy",
+    ),
+    "picked by test among every arm": (
+        lambda r, c: max(r.arms, key=lambda n: r.test_acc(n).mean()),
+        "not one of the candidates",
+    ),
+    "every arm, 'all' included": (
+        lambda r, c: max(r.arms, key=lambda n: r.val_acc(n).mean()),
+        "not one of the candidates",
+    ),
+    "the first seed's validation only": (
+        lambda r, c: max(c, key=lambda n: r.val_acc(n)[0]),
+        "the best on a single seed",
+    ),
+    "the best single validation run": (
+        lambda r, c: max(c, key=lambda n: r.val_acc(n).max()),
+        "the best on a single seed",
+    ),
+    "the worst": (lambda r, c: min(c, key=lambda n: r.val_acc(n).mean()), "expected 'block2'"),
+    "a fixed name": (lambda r, c: "block1", "expected"),
+    "the accuracy, not the name": (lambda r, c: max(r.val_acc(n).mean() for n in c), "return the block's name"),
+    "an index": (lambda r, c: int(np.argmax([r.val_acc(n).mean() for n in c])), "return the block's name"),
+    "raises": (lambda r, c: r.val_accuracy(c[0]), "raised AttributeError"),
+    "the stub": (lambda r, c: None, "return the block's name"),
+    "not a function": ("block1", "Define a function"),
 }
 
 
-@pytest.mark.parametrize("name", WRONG_BLOCKS)
-def test_best_block_wrong(name: str) -> None:
-    answer, hint = WRONG_BLOCKS[name]
-    result = ex.check_best_block(answer, RESULTS, verbose=False)
+@pytest.mark.parametrize("name", WRONG_PICKS)
+def test_pick_block_wrong(name: str) -> None:
+    answer, hint = WRONG_PICKS[name]
+    result = ex.check_pick_block(answer, verbose=False)
     assert not result.passed and hint in str(result), str(result)
-
-
-def test_best_block_never_raises_on_a_bad_table() -> None:
-    for table in ({}, None, {"block1": "high"}):
-        result = ex.check_best_block("block1", table, verbose=False)
-        assert not result.passed and "noise_results" in str(result)
 
 
 def test_partial_freeze_copy_is_independent(pretrained) -> None:

@@ -28,6 +28,18 @@ def test_only_the_adapters_train(base: nn.Linear) -> None:
     assert sum(p.numel() for p in lora.parameters() if p.requires_grad) == 3 * (16 + 8)
 
 
+def test_trainable_fraction_counts_the_adapters(base: nn.Linear) -> None:
+    lora = LoRALinear(base, rank=3)
+    trainable = sum(p.numel() for p in lora.parameters() if p.requires_grad)
+    assert lora.trainable_fraction() == trainable / base.weight.numel() == 3 * (16 + 8) / (16 * 8)
+
+
+def test_trainable_fraction_is_small_only_for_large_matrices() -> None:
+    large = LoRALinear(nn.Linear(784, 256), rank=4).trainable_fraction()
+    small = LoRALinear(nn.Linear(256, 5), rank=4).trainable_fraction()
+    assert large < 0.03 < 0.8 < small, (large, small)
+
+
 def test_gradient_reaches_adapters_not_base(base: nn.Linear) -> None:
     lora = LoRALinear(base, rank=2)
     lora(torch.randn(4, 16)).sum().backward()

@@ -115,7 +115,15 @@ HIDDEN_TESTS: dict[tuple[str, int], str] = {
     "assert sum(len(g['params']) for g in _optimizer.param_groups) == "
     "sum(1 for p in lr_model.parameters() if p.requires_grad)\n"
     "assert sorted(round(g['lr'], 12) for g in my_groups) == [2.5e-4, 5e-4, 1e-3]",
-    ("05", 3): "assert noise_results[my_block] >= max(noise_results.values()) - 1.0",
+    ("05", 3): "from course_utils.experiment import Budget, Comparison, Run\n"
+    "_val = {'block1': (70, 72, 71), 'block2': (80, 79, 81), 'block3': (82, 84, 83), 'head': (60, 61, 59), "
+    "'all': (90, 91, 89)}\n"
+    "_test = {'block1': (75, 74, 76), 'block2': (86, 85, 84), 'block3': (78, 79, 77), 'head': (62, 60, 61), "
+    "'all': (88, 89, 90)}\n"
+    "_c = Comparison(tuple(Run(a, s, 1e-3, _val[a][s], _test[a][s], {1e-3: _val[a][s]}, 1, None) "
+    "for a in _val for s in range(3)), Budget(1, 1, (1e-3,)))\n"
+    "assert pick_block(_c, ('block1', 'block2', 'block3', 'head')) == 'block3', 'not chosen on validation'\n"
+    "assert pick_block(_c, ('head', 'block1')) == 'block1'",
     ("06", 1): "import torch\nfrom course_utils.models import CourseCNN\n"
     "_m = CourseCNN().eval()\n_x = torch.rand(3, 1, 28, 28)\n_out = forward_stopping_after_block2(_m, _x)\n"
     "assert all(p.requires_grad for p in _m.parameters()) and not _m.training\n"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
 
+from ..experiment import Budget, Comparison, Run
 from ..models import BLOCK_NAMES
-from ._feedback import Feedback, check, describe, is_number
+from ._feedback import Feedback, call, check, describe, is_function, is_number
 from ._fixtures import attribute_tricks, frozen_state, no_helpers, require_course_cnn
 
 _BLOCKS = BLOCK_NAMES
@@ -173,30 +174,116 @@ def check_param_groups(
     return check("discriminative learning rates", is_list, every_parameter_once, rates, verbose=verbose)
 
 
-def check_best_block(answer: Any, results: Mapping[str, float], shift: str = "", verbose: bool = True) -> Feedback:
-    """Exercise 3: the single block whose tuning scored best (within 1 point counts as a tie)."""
+# Exercise 3: set-ups on which a fair pick and the plausible unfair ones give different blocks. Per arm, the
+# validation and test accuracy (%) of its chosen run on each of three seeds.
+_CANDIDATES = ("block1", "block2", "block3", "head")
+_PICK_SETUPS: tuple[tuple[str, tuple[str, ...], dict[str, tuple[tuple[float, ...], tuple[float, ...]]]], ...] = (
+    (
+        "a comparison where validation and test disagree",
+        _CANDIDATES,
+        {
+            "block1": ((90.0, 89.0, 91.0), (89.0, 88.0, 90.0)),
+            "block2": ((93.0, 92.0, 94.0), (84.0, 85.0, 83.0)),
+            "block3": ((80.0, 81.0, 79.0), (80.0, 79.0, 81.0)),
+            "head": ((50.0, 52.0, 48.0), (51.0, 50.0, 49.0)),
+            "all": ((91.0, 90.0, 92.0), (92.0, 93.0, 91.0)),
+        },
+    ),
+    (
+        "a comparison where tuning all is best on validation",
+        _CANDIDATES,
+        {
+            "block1": ((70.0, 71.0, 69.0), (71.0, 70.0, 72.0)),
+            "block2": ((78.0, 77.0, 79.0), (83.0, 82.0, 84.0)),
+            "block3": ((86.0, 85.0, 87.0), (80.0, 81.0, 79.0)),
+            "head": ((40.0, 41.0, 39.0), (40.0, 42.0, 41.0)),
+            "all": ((95.0, 96.0, 94.0), (94.0, 95.0, 93.0)),
+        },
+    ),
+    (
+        "a comparison where one seed misleads",
+        _CANDIDATES,
+        {
+            "block1": ((88.0, 89.0, 90.0), (87.0, 88.0, 89.0)),
+            "block2": ((84.0, 87.0, 86.0), (85.0, 86.0, 84.0)),
+            "block3": ((75.0, 74.0, 76.0), (74.0, 75.0, 73.0)),
+            "head": ((99.0, 60.0, 62.0), (70.0, 61.0, 60.0)),
+            "all": ((87.0, 88.0, 86.0), (88.0, 87.0, 89.0)),
+        },
+    ),
+    (
+        "two candidates only, in another order",
+        ("head", "block3"),
+        {
+            "block1": ((96.0, 95.0, 97.0), (96.0, 95.0, 94.0)),
+            "block2": ((92.0, 93.0, 91.0), (92.0, 91.0, 93.0)),
+            "block3": ((80.0, 82.0, 81.0), (70.0, 71.0, 72.0)),
+            "head": ((60.0, 61.0, 62.0), (75.0, 76.0, 74.0)),
+            "all": ((97.0, 98.0, 96.0), (97.0, 96.0, 98.0)),
+        },
+    ),
+)
 
-    def valid(fb: Feedback) -> None:
-        fb.require(
-            isinstance(results, Mapping) and len(results) > 0 and all(is_number(v) for v in results.values()),
-            "",
-            "The checker needs the table row as {block name: accuracy}: pass noise_results as in the exercise.",
-        )
-        fb.require(
-            isinstance(answer, str) and answer in results,
-            "Your answer is one of the blocks.",
-            f"Answer with one of {list(results)} (a string), got {describe(answer)}.",
-        )
 
-    def right(fb: Feedback) -> None:
-        best = max(float(v) for v in results.values())
-        good = sorted(n for n, v in results.items() if float(v) >= best - 1.0)
-        where = f" on {shift}" if shift else ""
+def pick_setup(table: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]]) -> Comparison:
+    """A Comparison whose arms have the given validation and test accuracies per seed (one lr each, no model)."""
+    runs = tuple(
+        Run(arm, seed, 1e-3, val, test, {1e-3: val}, 1, None)  # type: ignore[arg-type]
+        for arm, (vals, tests) in table.items()
+        for seed, (val, test) in enumerate(zip(vals, tests))
+    )
+    return Comparison(runs, Budget(steps=1, batch_size=1, lr_grid=(1e-3,)))
+
+
+def _best(candidates: tuple[str, ...], score: Callable[[str], float]) -> str:
+    return max(candidates, key=score)
+
+
+def check_pick_block(pick_block: Any, verbose: bool = True) -> Feedback:
+    """Exercise 3: ``pick_block(result, candidates)`` returns the candidate with the best *mean validation*
+    accuracy in the Comparison ``result``; never a choice made with test accuracy, one seed, or an arm
+    that is not a candidate. Run on set-ups where each of those mistakes gives another block."""
+
+    def works(fb: Feedback) -> None:
+        for setup, candidates, table in _PICK_SETUPS:
+            result = pick_setup(table)
+            got = call(fb, pick_block, result, candidates, setup=setup)
+            fb.require(
+                isinstance(got, str),
+                "",
+                f"On {setup} your function returned {describe(got)}: return the block's name (a string).",
+            )
+            val = {a: sum(table[a][0]) / len(table[a][0]) for a in table}
+            test = {a: sum(table[a][1]) / len(table[a][1]) for a in table}
+            right = _best(candidates, val.__getitem__)
+            if got == right:
+                continue
+            expected = f"expected {right!r} (best mean validation accuracy, {val[right]:.1f}%)"
+            if got not in candidates:
+                fb.fail(
+                    f"On {setup} your function returned {got!r}, which is not one of the candidates "
+                    f"{list(candidates)}: pick among `candidates` only ({expected})."
+                )
+            if got in (_best(candidates, test.__getitem__), _best(tuple(table), test.__getitem__)):
+                fb.fail(
+                    f"On {setup} your function returned {got!r}, the block with the best *test* accuracy "
+                    f"({test[got]:.1f}%); {expected}. A choice made with the test split makes the test number "
+                    "of the chosen block optimistic: choose with result.val_acc(name), report test only for it."
+                )
+            if got in (_best(candidates, lambda a: table[a][0][0]), _best(candidates, lambda a: max(table[a][0]))):
+                fb.fail(
+                    f"On {setup} your function returned {got!r}, the best on a single seed; {expected}. "
+                    "Average each block's validation accuracy over the seeds: result.val_acc(name).mean()."
+                )
+            fb.fail(f"On {setup} your function returned {got!r}; {expected}.")
         fb.add(
-            answer in good,
-            f"Right: tuning {answer} alone scores {float(results[answer]):.1f}%{where}.",
-            f"Not the best one: tuning {answer} alone scores {float(results[answer]):.1f}%{where}. "
-            "Read the row of the table and compare the single-block columns.",
+            True,
+            f"On {len(_PICK_SETUPS)} comparisons your function picks the candidate with the best mean "
+            "validation accuracy, even where test accuracy, a single seed or tuning all points elsewhere.",
+            "",
         )
 
-    return check("pick the block to tune", valid, right, verbose=verbose)
+    return check(
+        "pick the block to tune, on validation", is_function(pick_block, "pick_block(result, candidates)"), works,
+        verbose=verbose,
+    )
