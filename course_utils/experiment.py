@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ MIN_SEEDS_FOR_VERDICT = 3
 ROUND_DIGITS = 6  # paired differences are rounded to this many decimals (float noise)
 MIN_EFFECT = 1.0  # points: a mean paired difference at or below this is no clear difference
 OPTIMIZERS = ("adam", "adamw", "sgd")
+K = TypeVar("K")  # the key of each task in compare_each
 
 
 @dataclass(frozen=True)
@@ -368,9 +370,10 @@ def compare(
     progress: bool = False,
     workers: int | None = None,
 ) -> Comparison:
-    """Train every arm on every seed's task, once per lr in ``budget.lr_grid``, for exactly
-    ``budget.steps`` steps; keep the lr with the best validation accuracy (ties: the first in the
-    grid) and report that run's test accuracy. The test split is evaluated for the chosen run only.
+    """Train every arm on every seed's task, once per lr in its grid (extended past an edge that wins,
+    see ``extended_grid_search``), for exactly ``budget.steps`` steps; keep the lr with the best
+    validation accuracy (ties: the first tried) and report that run's test accuracy. The test split is
+    evaluated for the chosen run only.
 
     Each (arm, seed) pair is an independent job that seeds itself, so the jobs can run in
     ``workers`` processes at once (default: ``default_workers()``, one per free CPU core, each
@@ -378,6 +381,22 @@ def compare(
     as copies of this one (``fork``), so the arms' functions need not be importable; what an arm
     changes outside its model does not come back: use ``workers=1`` for such an arm. The caller's
     random state is the same after ``compare`` as before.
+    """
+    return compare_each(arms, {"task": task_for_seed}, budget, seeds, progress, workers)["task"]
+
+
+def compare_each(
+    arms: Sequence[Arm],
+    tasks: Mapping[K, Callable[[int], Task]],
+    budget: Budget,
+    seeds: Iterable[int],
+    progress: bool = False,
+    workers: int | None = None,
+) -> dict[K, Comparison]:
+    """``compare`` on each of several tasks (e.g. one per number of labels): {key: its Comparison}.
+
+    The same runs, with the same results, as one ``compare`` call per task; their jobs share one
+    pool of workers, the slow ones (no cached prefix) first, so no worker waits idle between calls.
     """
     arms, seeds = list(arms), list(seeds)
     if not arms or not all(isinstance(a, Arm) for a in arms):
@@ -389,18 +408,32 @@ def compare(
         raise ValueError(f"seeds must be a non-empty collection of distinct ints, got {seeds}.")
     if not isinstance(budget, Budget):
         raise TypeError(f"budget must be a Budget, got {type(budget).__name__}.")
+    if not tasks:
+        raise ValueError("tasks must name at least one task: {key: task_for_seed}.")
     grids = {arm.name: arm.grid(budget) for arm in arms}
     with random_state_kept():
-        tasks = {seed: _check_task(task_for_seed(seed), seed) for seed in seeds}
-        jobs = [
-            functools.partial(_run_arm, arm, tasks[seed], seed, budget, grids[arm.name])
+        built = {
+            (key, seed): _check_task(task_for_seed(seed), seed)
+            for key, task_for_seed in tasks.items()
             for seed in seeds
-            for arm in arms
+        }
+        keys = [(key, seed, arm) for key in tasks for seed in seeds for arm in arms]
+        keys.sort(key=lambda item: item[2].cache_blocks > 0)  # slow jobs first: the pool stays busy to the end
+        jobs = [
+            functools.partial(_run_arm, arm, built[key, seed], seed, budget, grids[arm.name]) for key, seed, arm in keys
         ]
-        bar = tqdm(total=len(seeds) * sum(map(len, grids.values())), desc="runs", disable=not progress, leave=False)
+        total = len(tasks) * len(seeds) * sum(map(len, grids.values()))
+        bar = tqdm(total=total, desc="runs", disable=not progress, leave=False)
         runs = run_jobs(jobs, workers, on_done=lambda run: bar.update(len(grids[run.arm])))
         bar.close()
-    return Comparison(tuple(runs), budget)
+    by_key: dict[K, list[Run]] = {key: [] for key in tasks}
+    for (key, _, _), run in zip(keys, runs):
+        by_key[key].append(run)
+    order = {(seed, name): i for i, (seed, name) in enumerate((seed, a.name) for seed in seeds for a in arms)}
+    return {
+        key: Comparison(tuple(sorted(found, key=lambda r: order[r.seed, r.arm])), budget)
+        for key, found in by_key.items()
+    }
 
 
 def _run_arm(arm: Arm, task: Task, seed: int, budget: Budget, grid: tuple[float, ...]) -> Run:

@@ -22,6 +22,7 @@ from course_utils.experiment import (
     Paired,
     Run,
     compare,
+    compare_each,
     extended_grid_search,
     merge,
 )
@@ -412,3 +413,19 @@ def test_reported_accuracies_are_exact_fractions_of_the_test_set() -> None:
     for run in result.runs:
         assert run.test_acc * 40 / 100 == round(run.test_acc * 40 / 100), "40 test points: multiples of 2.5%"
         assert run.val_acc == round(run.val_acc, 10)
+
+
+def test_compare_each_gives_exactly_the_runs_of_one_compare_per_task() -> None:
+    budget = Budget(steps=4, batch_size=10, lr_grid=(1e-2, 1e-1))
+    arms = [Arm("all", build=mlp), Arm("last layer", build=mlp, setup=lambda m: freeze(m, "0"), cache_blocks=2)]
+    tasks = {"same": lambda s: blob_task(), "more data": lambda s: blob_task(n_train=40)}
+    together = compare_each(arms, tasks, budget, seeds=[0, 1, 2], workers=2)
+    assert list(together) == ["same", "more data"]
+    for key, task_for_seed in tasks.items():
+        alone = compare(arms, task_for_seed, budget, seeds=[0, 1, 2], workers=1)
+        got = together[key]
+        assert [(r.arm, r.seed, r.lr, r.val_by_lr, r.test_acc) for r in got.runs] == [
+            (r.arm, r.seed, r.lr, r.val_by_lr, r.test_acc) for r in alone.runs
+        ], key
+    with pytest.raises(ValueError, match="at least one task"):
+        compare_each(arms, {}, budget, seeds=[0])
