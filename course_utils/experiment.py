@@ -25,6 +25,7 @@ from .freezing import freeze
 from .models import CourseCNN, pretrained_with_new_head
 from .parallel import random_state_kept, run_jobs
 from .training import (
+    evaluate,
     extract_features,
     make_optimizer,
     predict,
@@ -330,12 +331,6 @@ def _inputs(arm: Arm, model: nn.Module, task: Task) -> tuple[torch.Tensor, torch
     return x_train, x_val, x_test
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy in percent, computed from the count of correct predictions (exact, not a float32 mean)."""
-    correct = int((predict(model, x).argmax(1) == y).sum())
-    return 100.0 * correct / len(y)
-
-
 def _fit(
     arm: Arm, start: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, budget: Budget, lr: float, seed: int
 ) -> tuple[nn.Module, nn.Module]:
@@ -414,12 +409,12 @@ def _run_arm(arm: Arm, task: Task, seed: int, budget: Budget, grid: tuple[float,
 
     def score(lr: float) -> float:
         model, part = _fit(arm, start, x_train, task.y_train, budget, lr, seed)
-        trials[lr] = (accuracy(part, x_val, y_val), model, part)
+        trials[lr] = (evaluate(part, x_val, y_val), model, part)
         return trials[lr][0]
 
     lr, at_edge = extended_grid_search(score, grid, budget.max_extensions)
     val_acc, model, part = trials[lr]
-    test_acc = accuracy(part, x_test, task.y_test)  # the test split: chosen run only
+    test_acc = evaluate(part, x_test, task.y_test)  # the test split: chosen run only
     val_by_lr = {t: trials[t][0] for t in sorted(trials)}
     return Run(arm.name, seed, lr, val_acc, test_acc, val_by_lr, budget.steps, model, at_edge)
 

@@ -57,7 +57,7 @@ def time_calls(
     return {name: Timing(statistics.median(t), tuple(t)) for name, t in samples.items()}
 
 
-def training_step(
+def step_to_time(
     model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
 ) -> Callable[[], float]:
     """A closure running one ``training.train_step`` on (x, y), ready for ``time_calls``; returns the loss."""

@@ -321,7 +321,7 @@ def test_compare_extends_every_arm_by_the_same_rule_and_flags_a_capped_arm(monke
         return 50.0 - abs(math.log10(part.lr) + 1)  # best at lr 0.1
 
     monkeypatch.setattr(experiment, "_fit", fake_fit)
-    monkeypatch.setattr(experiment, "accuracy", fake_accuracy)
+    monkeypatch.setattr(experiment, "evaluate", fake_accuracy)
     budget = Budget(steps=3, batch_size=10, lr_grid=(1e-4, 1e-3, 1e-2), max_extensions=3)
     arms = [
         Arm("low", build=mlp),

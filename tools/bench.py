@@ -46,9 +46,10 @@ from course_utils.experiment import (
     transfer_arms,
     transfer_task,
 )
-from course_utils.freezing import freeze, trainable_parameters
-from course_utils.measure import speedups, time_calls, training_step
-from course_utils.models import BACKBONE_BLOCKS, CourseCNN, load_pretrained, new_head
+from course_utils.freezing import freeze
+from course_utils.measure import speedups, step_to_time, time_calls
+from course_utils.models import COURSE_CNN_BACKBONE, CourseCNN, load_pretrained, replace_head
+from course_utils.optim_groups import trainable_parameters
 from course_utils.parallel import default_workers
 from course_utils.training import seed_everything, train_step
 from tools import REPO_ROOT
@@ -137,7 +138,7 @@ def frozen_step_speedup(
     full, frozen = make_model(), make_model()
     freeze_backbone(frozen)
     steps = {
-        name: training_step(model, torch.optim.Adam(trainable_parameters(model)), x, y)
+        name: step_to_time(model, torch.optim.Adam(trainable_parameters(model)), x, y)
         for name, model in {"full": full, "frozen": frozen}.items()
     }
     return speedups(time_calls(steps, repeats=repeats, warmup=warmup), baseline="full")["frozen"]
@@ -147,7 +148,7 @@ def step_time_ratio(batch_size: int = 64, repeats: int = 20) -> float:
     """Full fine-tuning step time / frozen-backbone step time on the course CNN (CPU)."""
     torch.manual_seed(0)
     x, y = torch.rand(batch_size, 1, 28, 28), torch.randint(0, 5, (batch_size,))
-    return frozen_step_speedup(CourseCNN, lambda m: freeze(m, *BACKBONE_BLOCKS), x, y, repeats)
+    return frozen_step_speedup(CourseCNN, lambda m: freeze(m, *COURSE_CNN_BACKBONE), x, y, repeats)
 
 
 def resnet18_step_time_ratio(image_size: int = 64, batch_size: int = 16, repeats: int = 5) -> float:
@@ -212,10 +213,10 @@ def course_cached_epoch_speedup(batch_size: int = 250, repeats: int = 3) -> floa
     """Feature caching on the pretrained course CNN, digits 5-9, all 2,000 training images
     (batch 250, as in notebook 04)."""
     model = load_pretrained().eval()
-    freeze(model, *BACKBONE_BLOCKS)
+    freeze(model, *COURSE_CNN_BACKBONE)
     task = make_task(TARGET_CLASSES)
     torch.manual_seed(0)
-    head = new_head(model, task.n_classes)
+    head = replace_head(model, task.n_classes)
     return cached_epoch_speedup(model.features, head, task.x_train, task.y_train, batch_size, repeats)
 
 

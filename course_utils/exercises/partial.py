@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from ..models import BLOCK_NAMES
+from ..models import COURSE_CNN_BLOCKS
 from ._feedback import Feedback, check, describe, is_number
 from ._fixtures import attribute_tricks, frozen_state, no_helpers, require_course_cnn
 
-_BLOCKS = BLOCK_NAMES
+_BLOCKS = COURSE_CNN_BLOCKS
 
 
 def check_partial_freeze(model: Any, frozen: Any = ("block1", "block3"), verbose: bool = True) -> Feedback:
