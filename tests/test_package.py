@@ -45,3 +45,12 @@ def test_no_maintainer_command_in_the_learners_package() -> None:
         if "__main__" in path.read_text() or "argparse" in path.read_text()
     ]
     assert commands == [], "maintainers' commands belong in tools/"
+
+
+def test_the_api_table_names_exported_helpers() -> None:
+    """docs/FREEZING_API.md's first column: every course_utils call it names exists and is exported."""
+    rows = [line for line in (ROOT / "docs" / "FREEZING_API.md").read_text().splitlines() if line.startswith("| ")]
+    course_column = [row.split("|")[2] for row in rows[2:]]
+    named = {name for cell in course_column for name in re.findall(r"`([a-z_0-9]+)[(`]", cell)}
+    assert named >= {"freeze", "unfreeze", "freeze_to", "param_groups", "unfreeze_next", "audit", "set_bn_eval"}
+    assert sorted(named - set(course_utils.__all__)) == []
