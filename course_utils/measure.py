@@ -13,6 +13,19 @@ from torch import nn
 
 from .training import train_step
 
+__all__ = [
+    "Timing",
+    "gradient_bytes",
+    "optimizer_state_bytes",
+    "paired_ratios",
+    "parameter_bytes",
+    "saved_activation_bytes",
+    "speedups",
+    "step_to_time",
+    "tensor_bytes",
+    "time_calls",
+]  # what a notebook imports from here
+
 
 @dataclass(frozen=True)
 class Timing:
