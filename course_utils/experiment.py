@@ -21,11 +21,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import TARGET_CLASSES, Task, make_task
-from .freezing import freeze
-from .models import CourseCNN, pretrained_with_new_head
+from .data import Task
+from .models import pretrained_with_new_head
 from .parallel import random_state_kept, run_jobs
 from .training import (
+    evaluate,
     extract_features,
     make_optimizer,
     predict,
@@ -66,11 +66,15 @@ class Budget:
         if not isinstance(self.max_extensions, int) or self.max_extensions < 0:
             raise ValueError(f"Budget.max_extensions must be an int >= 0, got {self.max_extensions!r}.")
 
+    @property
+    def schedule(self) -> str:
+        """What every arm trains for, without the learning rates: "16 adam steps of 25 images"."""
+        return f"{self.steps} {self.optimizer} steps of {self.batch_size} images"
+
     def __str__(self) -> str:
         grid = ", ".join(f"{lr:g}" for lr in self.lr_grid)
-        return (
-            f"{self.steps} {self.optimizer} steps of {self.batch_size} images, lr chosen on validation from {{{grid}}}"
-            + (f" (extended past an edge that wins, up to {self.max_extensions} more)" if self.max_extensions else "")
+        return f"{self.schedule}, lr chosen on validation from {{{grid}}}" + (
+            f" (extended past an edge that wins, up to {self.max_extensions} more)" if self.max_extensions else ""
         )
 
 
@@ -278,7 +282,10 @@ class Comparison:
         return "\n".join(rows)
 
     def _repr_markdown_(self) -> str:
-        return f"{len(self.seeds)} seeds; budget per arm: {self.budget}.\n\n{self.table()}"
+        return (
+            f"{len(self.seeds)} seeds; every arm: {self.budget.schedule}, its lr chosen on validation "
+            f"(the lrs each arm tried are in the table).\n\n{self.table()}"
+        )
 
     def __repr__(self) -> str:
         """One line instead of every run's fields (a notebook shows ``table()`` through ``_repr_markdown_``)."""
@@ -330,12 +337,6 @@ def _inputs(arm: Arm, model: nn.Module, task: Task) -> tuple[torch.Tensor, torch
         extract_features(model, x, n_blocks=arm.cache_blocks) for x in (task.x_train, task.x_val, task.x_test)
     )
     return x_train, x_val, x_test
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy in percent, computed from the count of correct predictions (exact, not a float32 mean)."""
-    correct = int((predict(model, x).argmax(1) == y).sum())
-    return 100.0 * correct / len(y)
 
 
 def _fit(
@@ -447,12 +448,12 @@ def _run_arm(arm: Arm, task: Task, seed: int, budget: Budget, grid: tuple[float,
 
     def score(lr: float) -> float:
         model, part = _fit(arm, start, x_train, task.y_train, budget, lr, seed)
-        trials[lr] = (accuracy(part, x_val, y_val), model, part)
+        trials[lr] = (evaluate(part, x_val, y_val), model, part)
         return trials[lr][0]
 
     lr, at_edge = extended_grid_search(score, grid, budget.max_extensions)
     val_acc, model, part = trials[lr]
-    test_acc = accuracy(part, x_test, task.y_test)  # the test split: chosen run only
+    test_acc = evaluate(part, x_test, task.y_test)  # the test split: chosen run only
     val_by_lr = {t: trials[t][0] for t in sorted(trials)}
     return Run(arm.name, seed, lr, val_acc, test_acc, val_by_lr, budget.steps, model, at_edge)
 
@@ -501,52 +502,3 @@ def merge(*comparisons: Comparison) -> Comparison:
     if len(set(names)) != len(names):
         raise ValueError(f"Arm names must be distinct across the merged comparisons, got {names}.")
     return Comparison(tuple(r for c in comparisons for r in c.runs), first.budget)
-
-
-# --- The course's transfer comparison: notebook 04 and `make bench` print the same numbers ----------
-
-VAL_PER_CLASS = 20  # validation images per class, the same for every seed
-TRANSFER_LABELS: tuple[int, ...] = (1, 3, 10, 30, 100)  # labelled training images per class
-TRANSFER_SEEDS: tuple[int, ...] = (0, 1, 2)
-TRANSFER_BUDGET = Budget(steps=16, batch_size=25, lr_grid=(1e-3, 3e-3, 1e-2))
-HEAD_LR_GRID: tuple[float, ...] = (3e-3, 1e-2, 3e-2)  # a head trained alone takes larger steps
-# Five paired seeds where a "beats" verdict lands within 2 points of the margin: with no real difference, all
-# signs agree by chance 1 time in 16 (3 seeds: 1 time in 4). TRANSFER_SEEDS are the first three.
-CLOSE_CALL_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
-# Does the frozen backbone's lead over scratch survive a longer budget? The same two arms with 8x the steps.
-# One grid for both arms (the head's, centred on 0.01), extended past an edge that wins, as for every arm.
-LONG_TRANSFER_BUDGET = Budget(
-    steps=8 * TRANSFER_BUDGET.steps, batch_size=TRANSFER_BUDGET.batch_size, lr_grid=HEAD_LR_GRID
-)
-LONG_TRANSFER_LABELS: tuple[int, ...] = (30, 100)
-LONG_TRANSFER_ARMS: tuple[str, ...] = ("scratch", "frozen")
-
-
-def transfer_task(k: int, seed: int) -> Task:
-    """Digits 5-9 with ``k`` labelled images per class (``seed`` picks them) and the fixed validation split."""
-    return make_task(TARGET_CLASSES, k_per_class=k, seed=seed, val_per_class=VAL_PER_CLASS)
-
-
-def transfer_arms() -> list[Arm]:
-    """Scratch, frozen backbone and full fine-tuning, as notebook 04 compares them."""
-    return [
-        Arm("scratch", build=lambda task: CourseCNN(task.n_classes)),  # random weights, all trained
-        Arm(
-            "frozen",
-            setup=lambda model: freeze(model, "block1", "block2", "block3"),  # new head only
-            cache_blocks=3,
-            lr_grid=HEAD_LR_GRID,
-        ),
-        Arm("full"),  # pretrained backbone + new head, all trained
-    ]
-
-
-# --- The course's shifted-target comparison: notebooks 06 and 07 print the same numbers -----------
-
-SHIFT_BUDGET = Budget(steps=24, batch_size=50, lr_grid=(1e-3, 3e-3, 1e-2))
-SHIFT_SEEDS: tuple[int, ...] = (0, 1, 2)
-
-
-def inverted_digits(seed: int) -> Task:
-    """Digits 5-9 inverted (black on white): 100 labelled images per class (``seed`` picks them)."""
-    return make_task(TARGET_CLASSES, k_per_class=100, seed=seed, shift="invert", val_per_class=VAL_PER_CLASS)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["LoRALinear"]  # what a notebook imports from here
+
 
 class LoRALinear(nn.Module):
     """A frozen ``nn.Linear`` plus a trainable rank-``rank`` update scaled by ``alpha / rank``."""

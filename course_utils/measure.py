@@ -13,6 +13,19 @@ from torch import nn
 
 from .training import train_step
 
+__all__ = [
+    "Timing",
+    "gradient_bytes",
+    "optimizer_state_bytes",
+    "paired_ratios",
+    "parameter_bytes",
+    "saved_activation_bytes",
+    "speedups",
+    "step_to_time",
+    "tensor_bytes",
+    "time_calls",
+]  # what a notebook imports from here
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -57,7 +70,7 @@ def time_calls(
     return {name: Timing(statistics.median(t), tuple(t)) for name, t in samples.items()}
 
 
-def training_step(
+def step_to_time(
     model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
 ) -> Callable[[], float]:
     """A closure running one ``training.train_step`` on (x, y), ready for ``time_calls``; returns the loss."""

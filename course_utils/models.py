@@ -8,14 +8,14 @@ from torch import nn
 from .paths import verified_path
 
 CHECKPOINT_FILE = "course_cnn_digits0-4.pt"
-BLOCK_NAMES: tuple[str, ...] = ("block1", "block2", "block3", "head")
-BACKBONE_BLOCKS: tuple[str, ...] = BLOCK_NAMES[:-1]  # everything but the head
+COURSE_CNN_BLOCKS: tuple[str, ...] = ("block1", "block2", "block3", "head")
+COURSE_CNN_BACKBONE: tuple[str, ...] = COURSE_CNN_BLOCKS[:-1]  # everything but the head
 IMAGE_SHAPE: tuple[int, int, int] = (1, 28, 28)
 FEATURE_DIM = 256  # 64 channels x 2 x 2 pooled positions
 _REGENERATE_HINT = "Restore it with `git checkout data/` or regenerate it with `python -m tools.pretrain`."
 
 
-def make_head(num_classes: int, dropout: float = 0.2) -> nn.Sequential:
+def build_head(num_classes: int, dropout: float = 0.2) -> nn.Sequential:
     """The course CNN's classifier: flatten -> dropout -> linear on the 256 backbone features."""
     return nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(FEATURE_DIM, num_classes))
 
@@ -42,7 +42,7 @@ class CourseCNN(nn.Module):
         self.block2 = conv_block(16, 32)
         self.block3 = conv_block(32, 64)
         self.block3.append(nn.AdaptiveAvgPool2d(2))
-        self.head = make_head(num_classes, dropout)
+        self.head = build_head(num_classes, dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's output: one 256-dimensional feature vector per image."""
@@ -73,19 +73,19 @@ def load_pretrained(device: str | torch.device = "cpu") -> CourseCNN:
     return model.to(device).eval()
 
 
-def new_head(model: CourseCNN, num_classes: int, dropout: float = 0.2) -> nn.Sequential:
+def replace_head(model: CourseCNN, num_classes: int, dropout: float = 0.2) -> nn.Sequential:
     """Replace ``model.head`` with a freshly initialised classifier and return it."""
     device = next(model.parameters()).device
-    model.head = make_head(num_classes, dropout).to(device)
+    model.head = build_head(num_classes, dropout).to(device)
     return model.head
 
 
 def pretrained_with_new_head(num_classes: int = 5, device: str | torch.device = "cpu") -> CourseCNN:
     """The pretrained course CNN with a fresh, random head for a new task (in train mode).
 
-    The same as ``model = load_pretrained(device); new_head(model, num_classes); model.train()``.
+    The same as ``model = load_pretrained(device); replace_head(model, num_classes); model.train()``.
     Seed first (``seed_everything``) to get the same head every time.
     """
     model = load_pretrained(device)
-    new_head(model, num_classes)
+    replace_head(model, num_classes)
     return model.train()

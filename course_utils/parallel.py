@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["default_workers", "one_thread", "random_state_kept", "run_jobs"]  # what a notebook imports from here
+
 MAX_WORKERS = 4
 WORKERS_VARIABLE = "COURSE_WORKERS"
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # a container's CPU quota (cgroup v2)

@@ -11,6 +11,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+__all__ = [
+    "GUIDE_COLOR",
+    "STATE_COLORS",
+    "STRATEGY_COLORS",
+    "plot_block_bars",
+    "plot_heatmap",
+    "plot_learning_curve",
+    "show_images",
+    "state_bars",
+]  # what a notebook imports from here
+
 STRATEGY_COLORS: dict[str, str] = {
     "scratch": "#7f7f7f",  # grey: no pretrained knowledge
     "frozen": "#1f77b4",  # blue: frozen backbone + new head

@@ -15,8 +15,10 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm.auto import tqdm
 
+from .batchnorm import set_bn_eval
 from .data import batches
-from .freezing import BATCHNORM_TYPES, set_bn_eval, trainable_parameters
+from .layers import BATCHNORM_TYPES
+from .optim_groups import trainable_parameters
 
 
 def seed_everything(seed: int = 0, threads: int | None = 1) -> None:
@@ -75,7 +77,7 @@ def train_mode(model: nn.Module, frozen_bn_eval: bool = True) -> Iterator[nn.Mod
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
     """One optimizer step on the batch (x, y): cross-entropy, backward, step. Returns the loss.
 
-    The one training step of the course: ``train``, ``measure.training_step`` and the widgets
+    The one training step of the course: ``train``, ``measure.step_to_time`` and the widgets
     all call it. Gradients are reset with ``set_to_none=True``, so frozen parameters keep ``.grad = None``.
     """
     loss = nn.functional.cross_entropy(model(x), y)
@@ -94,13 +96,17 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy in [0, 1] of ``model`` on (x, y)."""
-    return (predict(model, x).argmax(1) == y).float().mean().item()
+    """Accuracy of ``model`` on (x, y) in percent, the course's one unit for accuracy (0-100).
+
+    Computed from the count of correct predictions, so it is an exact multiple of 100 / len(y).
+    """
+    correct = int((predict(model, x).argmax(1) == y.cpu()).sum())  # predict returns CPU tensors
+    return 100.0 * correct / len(y)
 
 
 @dataclass
 class History:
-    """What a training run recorded: loss per step, test accuracy per epoch, wall time."""
+    """What a training run recorded: loss per step, test accuracy (%) per epoch, wall time."""
 
     loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)

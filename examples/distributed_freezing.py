@@ -31,11 +31,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from course_utils.batchnorm import set_bn_eval
 from course_utils.data import TARGET_CLASSES, make_task
 from course_utils.freezing import freeze as freeze_layers
-from course_utils.freezing import set_bn_eval, trainable_parameters
 from course_utils.freezing import unfreeze as unfreeze_layers
-from course_utils.models import load_pretrained, new_head
+from course_utils.models import load_pretrained, replace_head
+from course_utils.optim_groups import trainable_parameters
 
 BACKBONE = ("block1", "block2", "block3")
 BLOCKS = (*BACKBONE, "head")
@@ -47,7 +48,7 @@ def build_model() -> nn.Module:
     """The pretrained course CNN with a fresh 5-class head: identical on every rank (same seed)."""
     torch.manual_seed(0)
     model = load_pretrained()
-    new_head(model, 5)
+    replace_head(model, 5)
     return model.train()
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.experiment import Budget, transfer_task
+from course_utils.experiment import Budget
 from course_utils.measure import Timing
+from course_utils.setups import transfer_task
 from tools import bench
 from tools.bench import (
     TARGETS,
@@ -224,29 +225,29 @@ def test_measured_ratios_run_on_tiny_settings(monkeypatch) -> None:
 
 
 def test_transfer_comparison_is_notebook_04s() -> None:
-    from course_utils import experiment
+    from course_utils import setups
 
     assert bench.transfer_vs_scratch.__defaults__ == (
-        experiment.TRANSFER_LABELS,
-        experiment.TRANSFER_SEEDS,
-        experiment.TRANSFER_BUDGET,
+        setups.TRANSFER_LABELS,
+        setups.TRANSFER_SEEDS,
+        setups.TRANSFER_BUDGET,
         None,
     ), "make bench must run notebook 04's comparison, so both print the same numbers"
     assert bench.transfer_comparisons.__defaults__ == bench.transfer_vs_scratch.__defaults__
     assert bench.longer_budget.__defaults__ == (
-        experiment.LONG_TRANSFER_LABELS,
-        experiment.CLOSE_CALL_SEEDS,
-        experiment.LONG_TRANSFER_BUDGET,
-        experiment.LONG_TRANSFER_ARMS,
+        setups.LONG_TRANSFER_LABELS,
+        setups.CLOSE_CALL_SEEDS,
+        setups.LONG_TRANSFER_BUDGET,
+        setups.LONG_TRANSFER_ARMS,
     ), "make bench must run notebook 04's second, longer budget too"
-    assert 30 in experiment.TRANSFER_LABELS and set(experiment.LONG_TRANSFER_LABELS) <= set(experiment.TRANSFER_LABELS)
-    assert experiment.LONG_TRANSFER_BUDGET.steps > experiment.TRANSFER_BUDGET.steps
-    assert experiment.LONG_TRANSFER_BUDGET.batch_size == experiment.TRANSFER_BUDGET.batch_size
-    assert experiment.TRANSFER_SEEDS == experiment.CLOSE_CALL_SEEDS[: len(experiment.TRANSFER_SEEDS)]
+    assert 30 in setups.TRANSFER_LABELS and set(setups.LONG_TRANSFER_LABELS) <= set(setups.TRANSFER_LABELS)
+    assert setups.LONG_TRANSFER_BUDGET.steps > setups.TRANSFER_BUDGET.steps
+    assert setups.LONG_TRANSFER_BUDGET.batch_size == setups.TRANSFER_BUDGET.batch_size
+    assert setups.TRANSFER_SEEDS == setups.CLOSE_CALL_SEEDS[: len(setups.TRANSFER_SEEDS)]
 
 
 def test_recipe_names_each_arms_own_grid() -> None:
-    from course_utils.experiment import LONG_TRANSFER_ARMS, LONG_TRANSFER_BUDGET, TRANSFER_BUDGET
+    from course_utils.setups import LONG_TRANSFER_ARMS, LONG_TRANSFER_BUDGET, TRANSFER_BUDGET
 
     assert bench.recipe(TRANSFER_BUDGET) == (
         "16 adam steps of 25 images; lr chosen on validation (20 images per class): scratch and full from "

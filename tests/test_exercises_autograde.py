@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import freeze, freeze_to, load_pretrained, new_head, set_bn_eval
+from course_utils import freeze, freeze_to, load_pretrained, replace_head, set_bn_eval
 from course_utils.exercises import dynamics, freezing_basics, gradients, layers, partial, pitfalls, transfer
 from course_utils.experiment import Paired
 from course_utils.models import CourseCNN
@@ -106,7 +106,7 @@ def context_06(ns: Namespace) -> None:
 
 def context_07(ns: Namespace) -> None:
     model = _pretrained()
-    new_head(model, num_classes=5)
+    replace_head(model, num_classes=5)
     freeze(model, "block1", "block2", "block3")
     ns.update(ex_model=model)
 

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from course_utils.exercises import partial as ex
-from course_utils.freezing import freeze, freeze_to, param_groups
+from course_utils.freezing import freeze, freeze_to
 from course_utils.models import CourseCNN
+from course_utils.optim_groups import param_groups
 
 # ---------------------------------------------------------------- exercise 1: freeze block1 and block3 by hand
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from course_utils.batchnorm import set_bn_eval
 from course_utils.exercises import pitfalls as ex
-from course_utils.freezing import freeze, set_bn_eval
+from course_utils.freezing import freeze
 from course_utils.models import CourseCNN
 
 # ---------------------------------------------------------------- exercise 1: optimizer for a frozen backbone

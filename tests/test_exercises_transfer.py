@@ -10,7 +10,7 @@ from torch import nn
 
 from course_utils.exercises import transfer as ex
 from course_utils.experiment import Paired
-from course_utils.models import CourseCNN, make_head
+from course_utils.models import CourseCNN, build_head
 
 # ---------------------------------------------------------------- exercise 1: freeze the backbone, new head
 
@@ -32,7 +32,7 @@ def new_last_layer(pretrained: nn.Module) -> nn.Module:
 
 def new_head_then_freeze_backbone(pretrained: nn.Module) -> nn.Module:
     model = copy.deepcopy(pretrained)
-    model.head = make_head(5)
+    model.head = build_head(5)
     for block in (model.block1, model.block2, model.block3):
         block.requires_grad_(False)
     return model
@@ -45,7 +45,7 @@ def test_frozen_backbone_right(pretrained, solution) -> None:
 
 def head_before_freezing(p):
     model = copy.deepcopy(p)
-    model.head = make_head(5)
+    model.head = build_head(5)
     model.requires_grad_(False)
     return model
 
@@ -59,14 +59,14 @@ def old_head_kept(p):
 
 def ten_classes(p):
     model = freeze_then_new_head(p)
-    model.head = make_head(10)
+    model.head = build_head(10)
     return model
 
 
 def fresh_cnn(p):
     model = CourseCNN()
     model.block1.requires_grad_(False), model.block2.requires_grad_(False), model.block3.requires_grad_(False)
-    model.head = make_head(5)
+    model.head = build_head(5)
     return model
 
 
@@ -81,14 +81,14 @@ def attribute_trick(p):
     model.block1.requires_grad = False
     model.block2.requires_grad = False
     model.block3.requires_grad = False
-    model.head = make_head(5)
+    model.head = build_head(5)
     return model
 
 
 def eval_instead(p):
     model = copy.deepcopy(p)
     model.eval()
-    model.head = make_head(5)
+    model.head = build_head(5)
     return model
 
 
@@ -96,7 +96,7 @@ def block3_left_trainable(p):
     model = copy.deepcopy(p)
     model.block1.requires_grad_(False)
     model.block2.requires_grad_(False)
-    model.head = make_head(5)
+    model.head = build_head(5)
     return model
 
 
@@ -131,7 +131,7 @@ def test_frozen_backbone_wrong(pretrained, name: str) -> None:
 
 def test_frozen_backbone_on_pretrained_itself(pretrained) -> None:
     pretrained.requires_grad_(False)
-    pretrained.head = make_head(5)
+    pretrained.head = build_head(5)
     result = ex.check_frozen_backbone(pretrained, pretrained, verbose=False)
     assert not result.passed and "work on the copy" in str(result)
 

@@ -322,7 +322,7 @@ def test_compare_extends_every_arm_by_the_same_rule_and_flags_a_capped_arm(monke
         return 50.0 - abs(math.log10(part.lr) + 1)  # best at lr 0.1
 
     monkeypatch.setattr(experiment, "_fit", fake_fit)
-    monkeypatch.setattr(experiment, "accuracy", fake_accuracy)
+    monkeypatch.setattr(experiment, "evaluate", fake_accuracy)
     budget = Budget(steps=3, batch_size=10, lr_grid=(1e-4, 1e-3, 1e-2), max_extensions=3)
     arms = [
         Arm("low", build=mlp),
@@ -377,7 +377,7 @@ def test_a_paired_result_from_any_measurement_gets_the_same_verdict() -> None:
 
 
 def test_transfer_arms_freeze_what_they_say_and_tasks_have_validation() -> None:
-    from course_utils.experiment import HEAD_LR_GRID, TRANSFER_BUDGET, transfer_arms, transfer_task
+    from course_utils.setups import HEAD_LR_GRID, TRANSFER_BUDGET, transfer_arms, transfer_task
 
     task = transfer_task(3, seed=1)
     assert task.x_val is not None and len(task.x_val) == 100 and len(task.x_train) == 15

@@ -319,3 +319,15 @@ def test_help_lists_every_option(finetune: ModuleType, capsys: pytest.CaptureFix
         "torchrun",
     ]:
         assert option in text
+
+
+def test_the_script_and_the_course_share_one_definition_of_a_resnet_block() -> None:
+    """The script stands alone (torch, torchvision, tqdm), so it writes its blocks out; they must be the course's."""
+    from torchvision.models import resnet18
+
+    from course_utils.layers import blocks
+
+    model = resnet18(weights=None)
+    script_blocks = examples_module("finetune_model").blocks_of(model)
+    assert list(script_blocks.values()) == list(blocks(model).values())
+    assert script_blocks["stem"] == blocks(model)["stem"] == ["conv1", "bn1"]

@@ -6,29 +6,12 @@ import pytest
 import torch
 from torchvision.ops import FrozenBatchNorm2d
 
-from course_utils.freezing import (
-    BATCHNORM_TYPES,
-    OWN,
-    LayerNameError,
-    NothingTrainableError,
-    audit,
-    block_names,
-    changed_since,
-    freeze,
-    freeze_to,
-    from_frozen_batchnorm,
-    keep_frozen_bn_eval,
-    param_groups,
-    set_bn_eval,
-    snapshot,
-    to_frozen_batchnorm,
-    trainable_parameters,
-    trainable_summary,
-    unfreeze,
-    unfreeze_next,
-    weight_change_by_block,
-)
+from course_utils.batchnorm import from_frozen_batchnorm2d, keep_frozen_bn_eval, set_bn_eval, to_frozen_batchnorm2d
+from course_utils.changes import changed_since, snapshot, weight_change_by_block
+from course_utils.freezing import freeze, freeze_to, trainable_summary, unfreeze
+from course_utils.layers import BATCHNORM_TYPES, OWN, LayerNameError, block_names, blocks
 from course_utils.models import CourseCNN
+from course_utils.optim_groups import NothingTrainableError, audit, param_groups, trainable_parameters, unfreeze_next
 
 
 def trainable_blocks(model) -> list[str]:
@@ -55,7 +38,7 @@ def test_unknown_name_lists_valid_names(model: CourseCNN) -> None:
     with pytest.raises(
         LayerNameError,
         match="No layer named 'blok1'. Did you mean 'block1', 'block2', 'block3'[?] "
-        "Top-level layers: block1, block2, block3, head",
+        "Blocks: block1, block2, block3, head",
     ):
         freeze(model, "blok1")
     assert all(p.requires_grad for p in model.parameters()), "a failed call must not freeze anything"
@@ -165,7 +148,7 @@ def test_keep_frozen_bn_eval_survives_model_train(model: CourseCNN, batch) -> No
 def test_to_frozen_batchnorm_preserves_outputs(pretrained: CourseCNN, batch) -> None:
     freeze(pretrained, "block1", "block2")
     expected = pretrained(batch[0])
-    assert to_frozen_batchnorm(pretrained) == 2
+    assert to_frozen_batchnorm2d(pretrained) == 2
     assert isinstance(pretrained.block1[1], FrozenBatchNorm2d)
     assert isinstance(pretrained.block3[1], torch.nn.BatchNorm2d)
     pretrained.eval()
@@ -176,7 +159,7 @@ def test_to_frozen_batchnorm_preserves_outputs(pretrained: CourseCNN, batch) -> 
     pretrained(batch[0])
     assert torch.equal(pretrained.block1[1].running_mean, frozen_stats), "FrozenBatchNorm2d must not drift"
     assert not torch.equal(pretrained.block3[1].running_mean, trainable_stats), "a BatchNorm2d in train mode does"
-    assert to_frozen_batchnorm(pretrained, only_frozen=False) == 1
+    assert to_frozen_batchnorm2d(pretrained, only_frozen=False) == 1
 
 
 def test_snapshot_and_changes(model: CourseCNN, batch) -> None:
@@ -250,35 +233,64 @@ class WithOwnParameter(torch.nn.Module):
 
 
 def test_block_helpers_skip_parameterless_children(resnet) -> None:
-    assert block_names(resnet) == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+    assert block_names(resnet) == ["stem", "layer1", "layer2", "layer3", "layer4", "fc"]
     freeze_to(resnet, -1)  # raised "Layer 'relu' (ReLU) has no parameters" before
     assert [n for n, p in resnet.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
     freeze_to(resnet, 2)
-    assert trainable_blocks(resnet) == ["layer1", "layer2", "layer3", "layer4", "fc"]
+    assert trainable_blocks(resnet) == ["layer2", "layer3", "layer4", "fc"]
+
+
+def test_a_resnet_stem_is_one_block_that_freezes_together(resnet) -> None:
+    assert blocks(resnet)["stem"] == ["conv1", "bn1"]
+    freeze_to(resnet, 1)
+    frozen = {n.split(".")[0] for n, p in resnet.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv1", "bn1"}, "freeze_to(resnet, 1) freezes conv1 and bn1 together"
+    unfreeze(resnet)
+    freeze(resnet, "stem")
+    assert {n.split(".")[0] for n, p in resnet.named_parameters() if not p.requires_grad} == {"conv1", "bn1"}
+    unfreeze(resnet, "stem")
+    assert all(p.requires_grad for p in resnet.parameters())
+
+
+def test_only_a_run_of_single_layers_before_a_stage_is_a_stem() -> None:
+    nn = torch.nn
+    plain = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))  # single layers only: no stage follows
+    assert block_names(plain) == ["0", "2"]
+    one_layer = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.Conv2d(2, 2, 3)))  # ViT-like: one layer first
+    assert block_names(one_layer) == ["0", "1"]
+    stem_first = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Sequential(nn.Conv2d(2, 2, 3)))
+    assert blocks(stem_first) == {"stem": ["0", "1"], "3": ["3"]}
+    with pytest.raises(LayerNameError, match="No layer named 'stem'"):
+        freeze(plain, "stem")
 
 
 def test_param_groups_decay_steps_over_parameter_blocks_only(resnet) -> None:
     rates = {g["name"]: g["lr"] for g in param_groups(resnet, 1e-3, decay=0.5)}
     assert list(rates) == block_names(resnet)
     assert rates["fc"] == pytest.approx(1e-3) and rates["layer4"] == pytest.approx(5e-4)  # avgpool takes no step
-    assert rates["layer1"] == pytest.approx(1e-3 * 0.5**4) and rates["conv1"] == pytest.approx(1e-3 * 0.5**6)
+    assert rates["layer1"] == pytest.approx(1e-3 * 0.5**4) and rates["stem"] == pytest.approx(1e-3 * 0.5**5)
+    stem_group = next(g for g in param_groups(resnet, 1e-3) if g["name"] == "stem")
+    assert {id(p) for p in stem_group["params"]} == {
+        id(p) for p in [*resnet.conv1.parameters(), *resnet.bn1.parameters()]
+    }
 
 
 def test_trainable_summary_on_resnet_has_separate_columns(resnet) -> None:
     freeze_to(resnet, -1)
     summary = trainable_summary(resnet)
     assert [r[0] for r in summary.rows] == block_names(resnet), "relu, maxpool, avgpool are not blocks"
-    assert summary.frozen_blocks == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]
+    assert summary.frozen_blocks == ["stem", "layer1", "layer2", "layer3", "layer4"]
     lines = str(summary).splitlines()
     assert lines[0].split() == ["block", "trainable", "total", "status"]
-    assert lines[5].split() == ["layer3", "0", "2,099,712", "frozen"]
-    assert lines[8].split() == ["total", "5,130", "11,181,642", "0.046%", "trainable"], "a small share is not 0.0%"
+    assert lines[1].split() == ["stem", "0", "9,536", "frozen"], "conv1 (9,408) + bn1 (128)"
+    assert lines[4].split() == ["layer3", "0", "2,099,712", "frozen"]
+    assert lines[7].split() == ["total", "5,130", "11,181,642", "0.046%", "trainable"], "a small share is not 0.0%"
     assert "not blocks: relu, maxpool, avgpool" in lines[-1]
     unfreeze(resnet)
     lines = str(trainable_summary(resnet)).splitlines()
-    assert lines[5].split() == ["layer3", "2,099,712", "2,099,712", "trainable"]
-    assert lines[8].split() == ["total", "11,181,642", "11,181,642", "100.0%", "trainable"]
-    assert len({line.index("  trainable") for line in lines[1:8]}) == 1, "the columns line up"
+    assert lines[4].split() == ["layer3", "2,099,712", "2,099,712", "trainable"]
+    assert lines[7].split() == ["total", "11,181,642", "11,181,642", "100.0%", "trainable"]
+    assert len({line.index("  trainable") for line in lines[1:7]}) == 1, "the columns line up"
 
 
 def test_trainable_summary_keeps_course_layout(model: CourseCNN) -> None:
@@ -293,35 +305,47 @@ def test_frozen_batchnorm_round_trip_restores_parameters(resnet, batch) -> None:
     resnet.layer1[0].bn1.momentum = 0.01
     before = snapshot(resnet)
     count = sum(p.numel() for p in resnet.parameters())
-    assert to_frozen_batchnorm(resnet) == 4
+    assert to_frozen_batchnorm2d(resnet) == 4
     assert sum(p.numel() for p in resnet.parameters()) == count - 512, "weights became buffers"
-    assert from_frozen_batchnorm(resnet) == 4
+    assert from_frozen_batchnorm2d(resnet) == 4
     assert sum(p.numel() for p in resnet.parameters()) == count
     assert isinstance(resnet.layer1[0].bn1, torch.nn.BatchNorm2d) and resnet.layer1[0].bn1.momentum == 0.01
     assert changed_since(resnet, before) == [] and set(snapshot(resnet)) == set(before)
     assert not any(p.requires_grad for p in resnet.layer1.parameters()), "restored as frozen, as they were"
 
 
-def test_unfreeze_converts_frozen_batchnorm_back(resnet) -> None:
+def test_unfreeze_undoes_freeze_exactly(resnet, model: CourseCNN) -> None:
+    for net, names in ((resnet, ("stem", "layer[12]", "layer4.1.bn2")), (model, ("block1", "head.2"))):
+        before = {n: p.requires_grad for n, p in net.named_parameters()}
+        types = [type(m) for m in net.modules()]
+        freeze(net, *names, train_bn=True)
+        assert any(not p.requires_grad for p in net.parameters())
+        unfreeze(net, *names)
+        assert {n: p.requires_grad for n, p in net.named_parameters()} == before
+        assert [type(m) for m in net.modules()] == types, "neither of the pair changes the model's layers"
+
+
+def test_unfreeze_sets_flags_only_and_leaves_frozen_batchnorm(resnet) -> None:
     freeze_to(resnet, -1)
-    to_frozen_batchnorm(resnet)
-    assert block_names(resnet)[1] == "bn1", "a FrozenBatchNorm2d-only child is still a block"
-    unfreeze(resnet, "layer1.0.bn1")  # the converted layer itself
-    assert isinstance(resnet.layer1[0].bn1, torch.nn.BatchNorm2d) and resnet.layer1[0].bn1.weight.requires_grad
+    bn_weights = sum(m.weight.numel() + m.bias.numel() for m in resnet.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert to_frozen_batchnorm2d(resnet) == 20
+    assert blocks(resnet)["stem"] == ["conv1", "bn1"], "a FrozenBatchNorm2d-only child is still part of the stem"
+    unfreeze(resnet)
+    assert sum(m is not None for m in resnet.modules() if isinstance(m, FrozenBatchNorm2d)) == 20, "left as it was"
+    assert sum(p.numel() for p in resnet.parameters() if p.requires_grad) == 11_181_642 - bn_weights
+    assert from_frozen_batchnorm2d(resnet, "layer2") == 5  # the other pair: the layers themselves
+    assert not resnet.layer2[0].bn1.weight.requires_grad, "converted back frozen, as it was"
     unfreeze(resnet, "layer2")
     assert all(p.requires_grad for p in resnet.layer2.parameters())
     assert sum(p.numel() for p in resnet.layer2.parameters()) == 525_568
-    unfreeze(resnet)
-    assert sum(p.numel() for p in resnet.parameters() if p.requires_grad) == 11_181_642
-    assert not any(isinstance(m, FrozenBatchNorm2d) for m in resnet.modules())
 
 
-def test_freeze_to_keeps_frozen_batchnorm_in_frozen_blocks(resnet) -> None:
+def test_freeze_to_keeps_frozen_batchnorm_in_every_block(resnet) -> None:
     freeze_to(resnet, -1)
-    to_frozen_batchnorm(resnet)
-    freeze_to(resnet, 5)  # unfreezes layer4 and fc only
-    assert isinstance(resnet.layer3[0].bn1, FrozenBatchNorm2d)
-    assert isinstance(resnet.layer4[0].bn1, torch.nn.BatchNorm2d) and resnet.layer4[0].bn1.weight.requires_grad
+    to_frozen_batchnorm2d(resnet)
+    freeze_to(resnet, 4)  # unfreezes layer4 and fc only
+    assert isinstance(resnet.layer3[0].bn1, FrozenBatchNorm2d) and isinstance(resnet.layer4[0].bn1, FrozenBatchNorm2d)
+    assert resnet.layer4[0].conv1.weight.requires_grad and not resnet.layer3[0].conv1.weight.requires_grad
 
 
 def test_one_batchnorm_type_tuple_covers_syncbatchnorm() -> None:

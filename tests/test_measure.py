@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from course_utils.freezing import freeze, trainable_parameters
+from course_utils.freezing import freeze
 from course_utils.measure import (
     Timing,
     gradient_bytes,
@@ -13,11 +13,12 @@ from course_utils.measure import (
     parameter_bytes,
     saved_activation_bytes,
     speedups,
+    step_to_time,
     tensor_bytes,
     time_calls,
-    training_step,
 )
 from course_utils.models import CourseCNN
+from course_utils.optim_groups import trainable_parameters
 
 
 def test_time_calls_orders_and_counts() -> None:
@@ -46,8 +47,8 @@ def test_frozen_backbone_step_is_faster(batch) -> None:
     freeze(frozen, "block1", "block2", "block3")
     x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 5, (64,))
     steps = {
-        "full": training_step(full, torch.optim.Adam(full.parameters()), x, y),
-        "frozen": training_step(frozen, torch.optim.Adam(trainable_parameters(frozen)), x, y),
+        "full": step_to_time(full, torch.optim.Adam(full.parameters()), x, y),
+        "frozen": step_to_time(frozen, torch.optim.Adam(trainable_parameters(frozen)), x, y),
     }
     assert speedups(time_calls(steps, repeats=10), "full")["frozen"] > 1.2
 
@@ -60,14 +61,14 @@ def test_bytes_follow_trainable_parameters(model: CourseCNN, batch) -> None:
     assert trainable == (256 * 5 + 5) * 4
     optimizer = torch.optim.Adam(trainable_parameters(model))
     assert gradient_bytes(model) == 0
-    training_step(model, optimizer, *batch)()
+    step_to_time(model, optimizer, *batch)()
     assert gradient_bytes(model) == trainable
     n_tensors = len(trainable_parameters(model))  # the head's weight and bias
     assert optimizer_state_bytes(optimizer) == 2 * trainable + 4 * n_tensors, (
         "Adam keeps two moments per trainable weight and one float32 step counter per trainable tensor"
     )
     sgd = torch.optim.SGD(trainable_parameters(model), lr=0.1, momentum=0.9)
-    training_step(model, sgd, *batch)()
+    step_to_time(model, sgd, *batch)()
     assert optimizer_state_bytes(sgd) == trainable, "SGD with momentum keeps one buffer per weight, no step counter"
 
 
@@ -88,7 +89,7 @@ def test_paired_ratios_pair_rounds() -> None:
         paired_ratios(timings, "x")
 
 
-def test_training_step_is_the_shared_train_step(batch) -> None:
+def test_step_to_time_is_the_shared_train_step(batch) -> None:
     from course_utils.training import train_step
 
     torch.manual_seed(0)
@@ -96,7 +97,7 @@ def test_training_step_is_the_shared_train_step(batch) -> None:
     b.load_state_dict(a.state_dict())
     a.eval()  # no dropout: both runs see the same forward
     b.eval()
-    step = training_step(a, torch.optim.SGD(a.parameters(), lr=0.1), *batch)
+    step = step_to_time(a, torch.optim.SGD(a.parameters(), lr=0.1), *batch)
     reference = torch.optim.SGD(b.parameters(), lr=0.1)
     for _ in range(2):
         assert step() == train_step(b, reference, *batch)

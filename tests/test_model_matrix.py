@@ -19,24 +19,12 @@ import torch
 from torch import nn
 from torchvision import models
 
-from course_utils.freezing import (
-    BATCHNORM_TYPES,
-    OWN,
-    audit,
-    block_names,
-    changed_since,
-    freeze,
-    freeze_to,
-    from_frozen_batchnorm,
-    param_groups,
-    set_bn_eval,
-    to_frozen_batchnorm,
-    trainable_parameters,
-    trainable_summary,
-    unfreeze,
-    unfreeze_next,
-)
+from course_utils.batchnorm import from_frozen_batchnorm2d, set_bn_eval, to_frozen_batchnorm2d
+from course_utils.changes import changed_since
+from course_utils.freezing import freeze, freeze_to, trainable_summary, unfreeze
+from course_utils.layers import BATCHNORM_TYPES, OWN, block_names
 from course_utils.models import CourseCNN
+from course_utils.optim_groups import audit, param_groups, trainable_parameters, unfreeze_next
 
 NUM_CLASSES = 10
 
@@ -94,7 +82,7 @@ def _one_thread():
 
 def _reset(model: nn.Module, pristine: nn.Module) -> nn.Module:
     """Bring the working copy back to the pristine model without copying 86 M parameters each time."""
-    from_frozen_batchnorm(model)
+    from_frozen_batchnorm2d(model)
     reference = pristine.state_dict()
     with torch.no_grad():
         for name in changed_since(model, reference):
@@ -240,11 +228,11 @@ def test_frozen_batchnorm_round_trip_restores_parameters(case) -> None:
     freeze(model)
     settings = [(n, type(m), m.eps, m.momentum) for n, m in model.named_modules() if isinstance(m, BATCHNORM_TYPES)]
     count = sum(p.numel() for p in model.parameters())
-    converted = to_frozen_batchnorm(model)
+    converted = to_frozen_batchnorm2d(model)
     assert converted == len(settings)
     if converted:
         assert sum(p.numel() for p in model.parameters()) < count
-    assert from_frozen_batchnorm(model) == converted
+    assert from_frozen_batchnorm2d(model) == converted
     assert sum(p.numel() for p in model.parameters()) == count
     assert [
         (n, type(m), m.eps, m.momentum) for n, m in model.named_modules() if isinstance(m, BATCHNORM_TYPES)

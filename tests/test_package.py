@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import importlib.metadata
+import importlib.util
+import json
 import re
 import tomllib
 import types
@@ -45,3 +49,73 @@ def test_no_maintainer_command_in_the_learners_package() -> None:
         if "__main__" in path.read_text() or "argparse" in path.read_text()
     ]
     assert commands == [], "maintainers' commands belong in tools/"
+
+
+def test_the_api_table_names_exported_helpers() -> None:
+    """docs/FREEZING_API.md's first column: every course_utils call it names exists and is exported."""
+    rows = [line for line in (ROOT / "docs" / "FREEZING_API.md").read_text().splitlines() if line.startswith("| ")]
+    course_column = [row.split("|")[2] for row in rows[2:]]
+    named = {name for cell in course_column for name in re.findall(r"`([a-z_0-9]+)[(`]", cell)}
+    assert named >= {"freeze", "unfreeze", "freeze_to", "param_groups", "unfreeze_next", "audit", "set_bn_eval"}
+    assert sorted(named - set(course_utils.__all__)) == []
+
+
+# The library's own modules: a notebook imports their names from `course_utils` itself, one place per name.
+LIBRARY_MODULES = {
+    f"course_utils.{name}"
+    for name in (
+        "batchnorm",
+        "changes",
+        "data",
+        "experiment",
+        "freezing",
+        "layers",
+        "models",
+        "optim_groups",
+        "training",
+    )
+}
+
+
+def notebook_imports() -> list[tuple[str, str, str]]:
+    """(notebook, module, name) for every ``from course_utils... import name`` in the notebooks' code cells."""
+    found = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils"):
+                    found += [(path.name, node.module, alias.name) for alias in node.names]
+    return found
+
+
+def import_problem(module: str, name: str) -> str | None:
+    """Why a notebook must not import ``name`` from ``module`` this way, or None."""
+    if module in LIBRARY_MODULES:
+        return f"import {name} from course_utils, not from {module}"
+    parent = importlib.import_module(module)
+    if hasattr(parent, "__path__") and importlib.util.find_spec(f"{module}.{name}") is not None:
+        return None  # a module of a package, e.g. exercises.layers
+    exported = getattr(parent, "__all__", None)
+    if exported is None or name not in exported:
+        return f"{module}.__all__ does not list {name}"
+    return None
+
+
+def test_notebooks_import_only_exported_names() -> None:
+    imports = notebook_imports()
+    assert len({nb for nb, _, _ in imports}) == 7 and ("03_freezing.ipynb", "course_utils", "freeze") in imports
+    problems = [f"{nb}: {why}" for nb, module, name in imports if (why := import_problem(module, name))]
+    assert problems == []
+
+
+def test_an_unexported_or_roundabout_import_is_caught() -> None:
+    assert import_problem("course_utils", "freeze") is None
+    assert import_problem("course_utils", "record_helper") == "course_utils.__all__ does not list record_helper"
+    assert (
+        import_problem("course_utils.freezing", "freeze")
+        == "import freeze from course_utils, not from course_utils.freezing"
+    )
+    assert import_problem("course_utils.setups", "TRANSFER_BUDGET") is None
+    assert import_problem("course_utils.measure", "Timing") is None

@@ -34,28 +34,31 @@ from torch import nn
 
 from course_utils.data import TARGET_CLASSES, batches, make_task
 from course_utils.experiment import (
+    MIN_EFFECT,
+    MIN_SEEDS_FOR_VERDICT,
+    NO_CLEAR_DIFFERENCE,
+    Budget,
+    Comparison,
+    Paired,
+    compare_each,
+)
+from course_utils.freezing import freeze
+from course_utils.measure import speedups, step_to_time, time_calls
+from course_utils.models import COURSE_CNN_BACKBONE, CourseCNN, load_pretrained, replace_head
+from course_utils.optim_groups import trainable_parameters
+from course_utils.parallel import default_workers
+from course_utils.setups import (
     CLOSE_CALL_SEEDS,
     LONG_TRANSFER_ARMS,
     LONG_TRANSFER_BUDGET,
     LONG_TRANSFER_LABELS,
-    MIN_EFFECT,
-    MIN_SEEDS_FOR_VERDICT,
-    NO_CLEAR_DIFFERENCE,
     TRANSFER_BUDGET,
     TRANSFER_LABELS,
     TRANSFER_SEEDS,
     VAL_PER_CLASS,
-    Budget,
-    Comparison,
-    Paired,
-    compare,
     transfer_arms,
     transfer_task,
 )
-from course_utils.freezing import freeze, trainable_parameters
-from course_utils.measure import speedups, time_calls, training_step
-from course_utils.models import BACKBONE_BLOCKS, CourseCNN, load_pretrained, new_head
-from course_utils.parallel import default_workers
 from course_utils.training import seed_everything, train_step
 from tools import REPO_ROOT
 from tools.run_notebooks import execute
@@ -149,7 +152,7 @@ def frozen_step_speedup(
     full, frozen = make_model(), make_model()
     freeze_backbone(frozen)
     steps = {
-        name: training_step(model, torch.optim.Adam(trainable_parameters(model)), x, y)
+        name: step_to_time(model, torch.optim.Adam(trainable_parameters(model)), x, y)
         for name, model in {"full": full, "frozen": frozen}.items()
     }
     return speedups(time_calls(steps, repeats=repeats, warmup=warmup), baseline="full")["frozen"]
@@ -159,7 +162,7 @@ def step_time_ratio(batch_size: int = 64, repeats: int = 20) -> float:
     """Full fine-tuning step time / frozen-backbone step time on the course CNN (CPU)."""
     torch.manual_seed(0)
     x, y = torch.rand(batch_size, 1, 28, 28), torch.randint(0, 5, (batch_size,))
-    return frozen_step_speedup(CourseCNN, lambda m: freeze(m, *BACKBONE_BLOCKS), x, y, repeats)
+    return frozen_step_speedup(CourseCNN, lambda m: freeze(m, *COURSE_CNN_BACKBONE), x, y, repeats)
 
 
 def resnet18_step_time_ratio(image_size: int = 64, batch_size: int = 16, repeats: int = 5) -> float:
@@ -224,10 +227,10 @@ def course_cached_epoch_speedup(batch_size: int = 250, repeats: int = 3) -> floa
     """Feature caching on the pretrained course CNN, digits 5-9, all 2,000 training images
     (batch 250, as in notebook 04)."""
     model = load_pretrained().eval()
-    freeze(model, *BACKBONE_BLOCKS)
+    freeze(model, *COURSE_CNN_BACKBONE)
     task = make_task(TARGET_CLASSES)
     torch.manual_seed(0)
-    head = new_head(model, task.n_classes)
+    head = replace_head(model, task.n_classes)
     return cached_epoch_speedup(model.features, head, task.x_train, task.y_train, batch_size, repeats)
 
 
@@ -241,7 +244,7 @@ def transfer_comparisons(
     """04's comparison for each ``k``: its arms (those named in ``arms``, default all three), each with
     ``budget`` (the same steps) and its own lr, chosen on a validation split."""
     chosen = [arm for arm in transfer_arms() if arms is None or arm.name in arms]
-    return {k: compare(chosen, functools.partial(transfer_task, k), budget, seeds) for k in ks}
+    return compare_each(chosen, {k: functools.partial(transfer_task, k) for k in ks}, budget, seeds)
 
 
 def accuracies_of(comparisons: Mapping[int, Comparison]) -> dict[int, dict[str, list[float]]]:

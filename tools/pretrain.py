@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     model, accuracy = pretrain()
     blob = checkpoint_bytes(model)
-    print(f"source-task (digits 0-4) test accuracy: {accuracy:.2%}  [{time.perf_counter() - start:.1f} s]")
+    print(f"source-task (digits 0-4) test accuracy: {accuracy:.2f}%  [{time.perf_counter() - start:.1f} s]")
     target = data_dir() / CHECKPOINT_FILE
     if args.check:
         same = target.exists() and target.read_bytes() == blob

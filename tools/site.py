@@ -64,7 +64,12 @@ PREDICT_IN_LAB = "Predict it in JupyterLab: run this notebook there (`make lab`)
 LANDING_SECTIONS = ("Two commands", "The notebooks", "What you will be able to do", "Troubleshooting")
 TAKE_AWAY_SECTION = "Take it to your own images"
 # Markdown files of the repository that become pages (repository path -> page name).
-MARKDOWN_PAGES = {"docs/INSTRUCTOR.md": "instructor", "docs/benchmark.md": "benchmark", "data/README.md": "data"}
+MARKDOWN_PAGES = {
+    "docs/INSTRUCTOR.md": "instructor",
+    "docs/FREEZING_API.md": "freezing-api",
+    "docs/benchmark.md": "benchmark",
+    "data/README.md": "data",
+}
 MARKDOWN_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>(?:[^\[\]]|\[[^\]]*\])*)\]\((?P<target>[^()\s]+)\)")
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..freezing import helpers_applied
-from ..models import BLOCK_NAMES, CourseCNN
+from ..models import COURSE_CNN_BLOCKS, CourseCNN
 from ._feedback import Feedback, describe
 
 
@@ -99,7 +99,7 @@ def require_course_cnn(fb: Feedback, model: Any, what: str = "model", ignore: tu
     ``ignore``: parameter-name prefixes not compared (e.g. a replaced head).
     """
     require_module(fb, model, what)
-    missing = [name for name in BLOCK_NAMES if not isinstance(getattr(model, name, None), nn.Module)]
+    missing = [name for name in COURSE_CNN_BLOCKS if not isinstance(getattr(model, name, None), nn.Module)]
     if missing:
         fb.fail(
             f"`{what}` has no {missing}: frozen is not removed. Keep every block of the CourseCNN "

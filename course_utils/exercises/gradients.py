@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from ..freezing import changed_since, snapshot
+from ..changes import changed_since, snapshot
 from ._feedback import Feedback, as_names, call, check, describe, is_function, is_names, is_number
 from ._fixtures import model_and_batch
 

@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from ..experiment import Budget, Comparison, Run
-from ..models import BLOCK_NAMES
+from ..models import COURSE_CNN_BLOCKS
 from ._feedback import Feedback, call, check, describe, is_function, is_number
 from ._fixtures import attribute_tricks, frozen_state, no_helpers, require_course_cnn
 
-_BLOCKS = BLOCK_NAMES
+_BLOCKS = COURSE_CNN_BLOCKS
 
 
 def check_partial_freeze(model: Any, frozen: Any = ("block1", "block3"), verbose: bool = True) -> Feedback:
@@ -270,7 +270,9 @@ def check_pick_block(pick_block: Any, verbose: bool = True) -> Feedback:
                     f"({test[got]:.1f}%); {expected}. A choice made with the test split makes the test number "
                     "of the chosen block optimistic: choose with result.val_acc(name), report test only for it."
                 )
-            if got in (_best(candidates, lambda a: table[a][0][0]), _best(candidates, lambda a: max(table[a][0]))):
+            first_seed = {a: table[a][0][0] for a in table}
+            best_seed = {a: max(table[a][0]) for a in table}
+            if got in (_best(candidates, first_seed.__getitem__), _best(candidates, best_seed.__getitem__)):
                 fb.fail(
                     f"On {setup} your function returned {got!r}, the best on a single seed; {expected}. "
                     "Average each block's validation accuracy over the seeds: result.val_acc(name).mean()."
@@ -284,6 +286,8 @@ def check_pick_block(pick_block: Any, verbose: bool = True) -> Feedback:
         )
 
     return check(
-        "pick the block to tune, on validation", is_function(pick_block, "pick_block(result, candidates)"), works,
+        "pick the block to tune, on validation",
+        is_function(pick_block, "pick_block(result, candidates)"),
+        works,
         verbose=verbose,
     )

@@ -16,9 +16,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from ..changes import snapshot, weight_change_by_block
 from ..data import TARGET_CLASSES, Task, make_task
-from ..freezing import freeze_to, snapshot, trainable_summary, weight_change_by_block
-from ..models import BLOCK_NAMES, CourseCNN, load_pretrained, new_head
+from ..freezing import freeze_to, trainable_summary
+from ..models import COURSE_CNN_BLOCKS, CourseCNN, load_pretrained, replace_head
 from ..plots import STATE_COLORS, state_bars
 from ..training import evaluate, extract_features, train
 from ._base import CourseWidget
@@ -77,7 +78,7 @@ class FineTuneExplorer(CourseWidget):
         self.frozen = widgets.IntSlider(
             value=frozen,
             min=0,
-            max=len(BLOCK_NAMES) - 1,
+            max=len(COURSE_CNN_BLOCKS) - 1,
             description="frozen blocks",
             style={"description_width": "initial"},
             continuous_update=False,
@@ -123,7 +124,7 @@ class FineTuneExplorer(CourseWidget):
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         model = copy.deepcopy(self.pretrained)
-        new_head(model, len(task.classes))
+        replace_head(model, len(task.classes))
         freeze_to(model, depth)
         before = snapshot(model)
         x_train, x_test = self._prefix_outputs(model, target, depth)
@@ -138,7 +139,7 @@ class FineTuneExplorer(CourseWidget):
             min_steps=self.steps,
             seed=self.seed,
         )
-        acc = 100 * evaluate(trainable_part, x_test, task.y_test)
+        acc = evaluate(trainable_part, x_test, task.y_test)
         summary = trainable_summary(model)
         result = RunResult(
             frozen_blocks=depth,

@@ -16,15 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..freezing import (
-    NothingTrainableError,
-    block_names,
-    freeze,
-    snapshot,
-    trainable_summary,
-    unfreeze,
-    weight_change_by_block,
-)
+from ..changes import snapshot, weight_change_by_block
+from ..freezing import freeze, trainable_summary, unfreeze
+from ..layers import block_names
+from ..optim_groups import NothingTrainableError
 from ..plots import GUIDE_COLOR, STATE_COLORS, state_bars
 from ..training import evaluate, make_optimizer, train_mode, train_step
 from ._base import CourseWidget
@@ -72,7 +67,7 @@ class FreezePanel(CourseWidget):
         self.device = next(model.parameters()).device
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.x_test, self.y_test = x_test, y_test
-        self.blocks: dict[str, nn.Module] = {name: model.get_submodule(name) for name in block_names(model)}
+        self.blocks: list[str] = block_names(model)
         self._generator = torch.Generator().manual_seed(seed)
         self._initial = snapshot(model)
         self._busy = False
@@ -166,7 +161,7 @@ class FreezePanel(CourseWidget):
                 self.test_accuracy = evaluate(self.model, self.x_test, self.y_test)
             self._render()  # the picture first, so every text read-out below already matches it
             self._update_changes_label()
-            acc = "" if self.test_accuracy is None else f", test accuracy {self.test_accuracy:.0%}"
+            acc = "" if self.test_accuracy is None else f", test accuracy {self.test_accuracy:.0f}%"
             self.message.value = (
                 f"Trained {self.steps_per_click} steps (total {len(self.losses)}): "
                 f"last loss {self.losses[-1]:.3f}{acc}."
