@@ -123,3 +123,23 @@ def test_eight_kernels_start_at_once_and_all_reply(tmp_path: Path) -> None:
         replies = list(pool.map(start_and_ask, range(8)))
     assert [reply["status"] for reply in replies] == ["ok"] * 8
     assert all(reply["implementation"] == "ipython" for reply in replies)
+
+
+def test_a_deep_runtime_folder_still_gives_a_socket_path_that_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Unix socket path must fit in about 100 characters: a deep JUPYTER_RUNTIME_DIR gave "File name too long"."""
+    deep = tmp_path / ("a-long-folder-name-" * 6)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
+    manager = LocalKernelManager()
+    assert len(manager.ip) + len("-65535") <= 100 and Path(manager.ip).parent.is_dir()
+    manager.start_kernel()
+    try:
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        client.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert Path(LocalKernelManager().ip).parent == tmp_path / "rt", "a short runtime folder is used as it is"
