@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -141,5 +143,29 @@ def test_a_deep_runtime_folder_still_gives_a_socket_path_that_fits(
         client.stop_channels()
     finally:
         manager.shutdown_kernel(now=True)
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
-    assert Path(LocalKernelManager().ip).parent == tmp_path / "rt", "a short runtime folder is used as it is"
+    short = Path(tempfile.mkdtemp(prefix="rt"))  # tmp_path itself can be too deep (pytest-xdist adds a level)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(short))
+    assert Path(LocalKernelManager().ip).parent == short, "a short runtime folder is used as it is"
+    shutil.rmtree(short)
+
+
+def test_each_of_several_pytest_processes_uses_one_core(tmp_path: Path) -> None:
+    """Two pytest processes on two cores, each torch on two threads and compare on two workers: oversubscribed."""
+    (tmp_path / "test_cores.py").write_text(
+        "import os\nimport torch\n\n"
+        "def test_one_core():\n"
+        "    assert torch.get_num_threads() == 1\n"
+        "    assert os.environ['COURSE_WORKERS'] == '1' and os.environ['OMP_NUM_THREADS'] == '1'\n"
+    )
+    env_without = {
+        k: v for k, v in os.environ.items() if k not in ("COURSE_WORKERS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tools.pytest_plugin", "-q", "-o", "addopts=", "-n", "2"],
+        cwd=tmp_path,
+        env={**env_without, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout

@@ -4,11 +4,15 @@
   kernels starting at once cannot race for a TCP port.
 - Under CI (any non-empty ``CI``), a skipped test fails the run: a CI that skips the browser or
   the nbgrader test has not tested them. The skipped tests are listed with their reasons.
+- In each of several pytest processes (pytest-xdist, as ``make test`` runs them), torch and the
+  kernels it starts use one CPU thread and ``compare`` no worker processes (``COURSE_WORKERS=1``):
+  the processes then share the cores instead of fighting over them.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import nbval.kernel
 import pytest
@@ -18,6 +22,15 @@ from tools.kernels import LocalKernelManager
 nbval.kernel.KernelManager = LocalKernelManager  # type: ignore[misc]  # nbval builds its kernels from this name
 
 _skipped: list[str] = []
+ONE_CORE_EACH = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_WORKERS": "1"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several pytest processes: one core each
+        for name, value in ONE_CORE_EACH.items():
+            os.environ.setdefault(name, value)  # inherited by every kernel and subprocess started from here
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def under_ci() -> bool:
