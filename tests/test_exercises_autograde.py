@@ -531,3 +531,17 @@ def test_reference_solution_passes_the_autograde_cell(key: tuple[str, int]) -> N
 def test_wrong_solution_fails_the_autograde_cell(key: tuple[str, int], name: str) -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - the cell may fail in its checker or a hidden test
         run_autograde(*key, CATALOGUE[key][name])
+
+
+def test_hidden_tests_come_from_one_real_file_one_section_per_exercise(tmp_path) -> None:
+    from tools.assignments import HIDDEN_TESTS, hidden_tests
+
+    assert len(HIDDEN_TESTS) == 21 and all(code and "# %%" not in code for code in HIDDEN_TESTS.values())
+    twice = tmp_path / "twice.py"
+    twice.write_text("# %% 01.1\nassert True\n# %% 01.1\nassert False\n")
+    with pytest.raises(ValueError, match="two sections"):
+        hidden_tests(twice)
+    none = tmp_path / "none.py"
+    none.write_text("assert True\n")
+    with pytest.raises(ValueError, match="no section like"):
+        hidden_tests(none)

@@ -7,7 +7,8 @@ Each notebook becomes ``source/NN_name/NN_name.ipynb``:
 - every exercise cell is the exercise with its solution filled in between
   ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (an nbgrader "solution" cell);
 - after it, a locked, autograded test cell worth ``POINTS`` points: the course's own checker must
-  pass, plus hidden tests (``### BEGIN HIDDEN TESTS``) that students never see;
+  pass, plus hidden tests (``### BEGIN HIDDEN TESTS``, from ``tools/templates/hidden_tests.py``) that
+  students never see;
 - the Solutions section, the outputs and the ``# NBVAL_...`` markers are removed.
 
 The solution comes from the notebook's Solutions section: the cell that calls the same checker
@@ -35,7 +36,7 @@ import nbformat
 
 from tools import NOTEBOOK_DIR, REPO_ROOT
 from tools.student import NBVAL_MARKER, clear_cell, solutions_start
-from tools.templates import fill
+from tools.templates import TEMPLATE_DIR, fill
 from tools.venvs import ensure_venv
 
 DEFAULT_COURSE_DIR = REPO_ROOT / "build" / "nbgrader"
@@ -49,109 +50,25 @@ PLACEHOLDERS = {"...", "pass", "return {}", "return None", "return", "raise NotI
 CHECKER_CALL = re.compile(r"\bex\.(check_\w+)\((.*)\)\s*;?\s*$")
 EXERCISE_COMMENT = re.compile(r"^\s*#\s*Exercise\s*\d+\b.*$")
 
-# Hidden tests per (notebook number, exercise number): checks the students never see, written
-# independently of the course's checkers. Each runs after the exercise cell in the same kernel.
-HIDDEN_TESTS: dict[tuple[str, int], str] = {
-    ("01", 1): "from torch import nn\n"
-    "assert count_parameters(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))) == 12\n"
-    "_frozen = nn.Conv2d(3, 5, 3)\n_frozen.bias.requires_grad_(False)\n"
-    "assert count_parameters(_frozen) == 135\n"
-    "_shared = nn.Linear(2, 2)\nassert count_parameters(nn.Sequential(_shared, _shared)) == 6",
-    ("01", 2): "assert sorted(not_parameters) == sorted(name for name, _ in resnet.named_buffers())",
-    ("01", 3): "assert tuple(int(v) for v in block2_shape) == (8, 32, 8, 8)",
-    (
-        "02",
-        1,
-    ): "import torch\nfrom torch import nn\nfrom torch.optim.optimizer import register_optimizer_step_pre_hook\n"
-    "_layer = nn.Linear(2, 1)\n_layer.weight.grad = torch.ones(1, 2)\n_layer.bias.requires_grad_(False)\n"
-    "_w, _b = _layer.weight.detach().clone(), _layer.bias.detach().clone()\n"
-    "_steps = []\n"
-    "_hook = register_optimizer_step_pre_hook(lambda *_: _steps.append(1))\n"
-    "sgd_step(_layer, 0.25, 0.5)\n_hook.remove()\n"
-    "assert not _steps, 'sgd_step used a torch.optim optimizer'\n"
-    "assert torch.allclose(_layer.weight, _w - 0.25 * (1 + 0.5 * _w)) and torch.equal(_layer.bias, _b)",
-    ("02", 2): "assert float(accumulation_factor) == 2.0",
-    ("02", 3): "from course_utils.models import CourseCNN\n"
-    "assert set(changed_in_eval_step) == {name for name, _ in CourseCNN().named_parameters()}",
-    ("03", 1): "from course_utils.freezing import helpers_applied\n"
-    "_frozen = [n for n, p in exercise_model.named_parameters() if not p.requires_grad]\n"
-    "assert _frozen == [n for n, _ in exercise_model.named_parameters() if n.startswith(('block2.', 'block3.'))]\n"
-    "assert len(_frozen) == 6 and not helpers_applied(exercise_model)",
-    ("03", 2): "assert type(optimizer).__name__ == 'SGD'\n"
-    "assert all(p.requires_grad for p in opt_model.parameters())\n"
-    "_lr = {id(p): g['lr'] for g in optimizer.param_groups for p in g['params']}\n"
-    "assert {i: _lr.get(i) for i in map(id, opt_model.block1.parameters())} == "
-    "{i: 0.001 for i in map(id, opt_model.block1.parameters())}\n"
-    "_rest = [p for n, p in opt_model.named_parameters() if not n.startswith('block1.')]\n"
-    "assert all(_lr.get(id(p)) == 0.01 and 'momentum_buffer' in optimizer.state[p] for p in _rest)",
-    ("03", 3): "from torch import nn\nfrom torchvision.models import resnet18\n"
-    "_r = resnet18(weights=None)\nfc_and_bn_only(_r)\n"
-    "assert _r.layer3[1].bn2.bias.requires_grad and _r.fc.weight.requires_grad\n"
-    "assert not _r.conv1.weight.requires_grad and not _r.layer4[0].downsample[0].weight.requires_grad\n"
-    "_m = nn.Module()\n_m.conv = nn.Conv2d(1, 2, 3)\n_m.bn = nn.BatchNorm2d(2)\n_m.fc = nn.Linear(2, 2)\n"
-    "fc_and_bn_only(_m)\n"
-    "assert [n for n, p in _m.named_parameters() if p.requires_grad] == "
-    "['bn.weight', 'bn.bias', 'fc.weight', 'fc.bias']",
-    ("04", 1): "import torch\n"
-    "assert [n for n, p in exercise_model.named_parameters() if p.requires_grad] == "
-    "[n for n, _ in exercise_model.named_parameters() if n.startswith('head.')]\n"
-    "_device = next(exercise_model.parameters()).device\n"
-    "assert tuple(exercise_model.eval()(torch.rand(2, 1, 28, 28, device=_device)).shape) == (2, 5)",
-    ("04", 2): "import copy\nimport torch\n_model = copy.deepcopy(pretrained).train()\n_x = exercise_x[:10]\n"
-    "_x = _x.to(next(_model.parameters()).device)\n"
-    "_grad_on = []\n_h = _model.block1.register_forward_hook(lambda *_: _grad_on.append(torch.is_grad_enabled()))\n"
-    "_f = cache_features(_model, _x)\n_h.remove()\n"
-    "_reference = copy.deepcopy(pretrained).eval()\n"
-    "with torch.no_grad():\n    _expected = _reference.features(_x)\n"
-    "assert tuple(_f.shape) == (10, 256) and _f.grad_fn is None and _grad_on == [False]\n"
-    "assert torch.allclose(_f, _expected, atol=1e-4)",
-    ("04", 3): "assert my_crossover == next((k for k in LABELS if curve[k].paired('full', 'frozen').low > 0), None)",
-    ("05", 1): "from course_utils.freezing import helpers_applied\n"
-    "_frozen = [b for b in ('block1', 'block2', 'block3', 'head') "
-    "if not any(p.requires_grad for p in getattr(exercise_model, b).parameters())]\n"
-    "assert _frozen == ['block1', 'block3'] and not helpers_applied(exercise_model)\n"
-    "assert all(p.requires_grad for p in exercise_model.block2.parameters())",
-    ("05", 2): "import torch\n_optimizer = torch.optim.Adam(my_groups)\n"
-    "assert sum(len(g['params']) for g in _optimizer.param_groups) == "
-    "sum(1 for p in lr_model.parameters() if p.requires_grad)\n"
-    "assert sorted(round(g['lr'], 12) for g in my_groups) == [2.5e-4, 5e-4, 1e-3]",
-    ("05", 3): "from course_utils.experiment import Budget, Comparison, Run\n"
-    "_val = {'block1': (70, 72, 71), 'block2': (80, 79, 81), 'block3': (82, 84, 83), 'head': (60, 61, 59), "
-    "'all': (90, 91, 89)}\n"
-    "_test = {'block1': (75, 74, 76), 'block2': (86, 85, 84), 'block3': (78, 79, 77), 'head': (62, 60, 61), "
-    "'all': (88, 89, 90)}\n"
-    "_c = Comparison(tuple(Run(a, s, 1e-3, _val[a][s], _test[a][s], {1e-3: _val[a][s]}, 1, None) "
-    "for a in _val for s in range(3)), Budget(1, 1, (1e-3,)))\n"
-    "assert pick_block(_c, ('block1', 'block2', 'block3', 'head')) == 'block3', 'not chosen on validation'\n"
-    "assert pick_block(_c, ('head', 'block1')) == 'block1'",
-    ("06", 1): "import torch\nfrom course_utils.models import CourseCNN\n"
-    "_m = CourseCNN().eval()\n_x = torch.rand(3, 1, 28, 28)\n_out = forward_stopping_after_block2(_m, _x)\n"
-    "assert all(p.requires_grad for p in _m.parameters()) and not _m.training\n"
-    "assert torch.allclose(_out, _m(_x), atol=1e-5)\n_out.sum().backward()\n"
-    "assert _m.block1[0].weight.grad is None and _m.block2[0].weight.grad is None\n"
-    "assert _m.block3[0].weight.grad is not None and _m.head[-1].weight.grad is not None",
-    ("06", 2): "from torch import nn\n"
-    "_lin = nn.Linear(10, 10)\n_lin.bias.requires_grad_(False)\n"
-    "assert adam_state_bytes(_lin) == 2 * 100 * 4",
-    ("06", 3): "import torch\nfrom course_utils.models import CourseCNN\n"
-    "_m = CourseCNN()\n_m.head.requires_grad_(False)\n_m(torch.rand(2, 1, 28, 28)).sum().backward()\n"
-    "_norms = grad_norms(_m)\n"
-    "assert set(_norms) == {n for n, p in _m.named_parameters() if p.requires_grad}\n"
-    "assert abs(float(_norms['block1.0.weight']) - _m.block1[0].weight.grad.norm().item()) < 1e-5",
-    ("07", 1): "import torch\nassert isinstance(ex_optimizer, torch.optim.SGD)\n"
-    "assert {id(p) for g in ex_optimizer.param_groups for p in g['params']} == "
-    "{id(p) for p in ex_model.parameters() if p.requires_grad}",
-    ("07", 2): "from course_utils.freezing import helpers_applied\nfrom course_utils.models import CourseCNN\n"
-    "_m = CourseCNN()\n_m.block2.requires_grad_(False)\n_m.eval()\ntrain_mode(_m)\n"
-    "assert _m.head[1].training and _m.block1[1].training and not _m.block2[1].training\n"
-    "assert not helpers_applied(_m)",
-    ("07", 3): "import torch\nfrom course_utils.models import CourseCNN\n"
-    "_m = CourseCNN()\n_before = {k: v.clone() for k, v in _m.state_dict().items()}\n"
-    "_state = {k: v + 1 for k, v in _m.state_dict().items() if k.startswith('head.')}\n"
-    "try:\n    load_checked(_m, {**_state, 'head.9.weight': torch.zeros(1)})\nexcept Exception:\n    pass\n"
-    "else:\n    raise AssertionError('a checkpoint with an unknown key loaded silently')\n"
-    "assert all(torch.equal(v, _before[k]) for k, v in _m.state_dict().items()), 'refused, but after loading'",
-}
+SECTION = re.compile(r"^# %% (\d\d)\.(\d+)$", re.MULTILINE)
+
+
+def hidden_tests(path: Path = TEMPLATE_DIR / "hidden_tests.py") -> dict[tuple[str, int], str]:
+    """The hidden test of each exercise, by (notebook number, exercise number), from the sections of
+    ``tools/templates/hidden_tests.py`` (a real file, read by the linters): checks the students never see,
+    written independently of the course's checkers."""
+    text = path.read_text(encoding="utf-8")
+    marks = list(SECTION.finditer(text))
+    if not marks:
+        raise ValueError(f"{path}: no section like '# %% 01.1'")
+    ends = [m.start() for m in marks[1:]] + [len(text)]
+    tests = {(m.group(1), int(m.group(2))): text[m.end() : end].strip() for m, end in zip(marks, ends)}
+    if len(tests) != len(marks):
+        raise ValueError(f"{path}: an exercise has two sections")
+    return tests
+
+
+HIDDEN_TESTS = hidden_tests()
 
 
 @dataclass
@@ -250,7 +167,8 @@ def test_cell_text(exercise: Exercise, notebook_number: str, where: str) -> str:
     hidden = HIDDEN_TESTS.get((notebook_number, exercise.number))
     if hidden is None:
         raise ValueError(
-            f"{where}: no hidden test in tools/assignments.py HIDDEN_TESTS[{(notebook_number, exercise.number)}]"
+            f"{where}: no hidden test in tools/templates/hidden_tests.py: add a section "
+            f"'# %% {notebook_number}.{exercise.number}'"
         )
     return "\n".join(
         [
