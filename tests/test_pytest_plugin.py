@@ -169,3 +169,34 @@ def test_each_of_several_pytest_processes_uses_one_core(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_the_longest_files_run_first_and_each_file_keeps_its_order() -> None:
+    from tools.pytest_plugin import pytest_collection_modifyitems
+
+    class Item:
+        def __init__(self, nodeid: str) -> None:
+            self.nodeid = nodeid
+
+    ids = [
+        "tests/test_bench.py::a",
+        "tests/test_browser.py::b",
+        "tests/test_data.py::c",
+        "notebooks/01_layers.ipynb::Cell 0",
+        "notebooks/01_layers.ipynb::Cell 1",
+        "tests/test_nbgrader.py::d",
+        "tests/test_site.py::e",
+        "tests/test_zzz.py::f",
+    ]
+    items = [Item(i) for i in ids]
+    pytest_collection_modifyitems(items)
+    assert [i.nodeid for i in items] == [
+        "tests/test_browser.py::b",
+        "tests/test_nbgrader.py::d",
+        "notebooks/01_layers.ipynb::Cell 0",
+        "notebooks/01_layers.ipynb::Cell 1",
+        "tests/test_site.py::e",
+        "tests/test_bench.py::a",
+        "tests/test_data.py::c",
+        "tests/test_zzz.py::f",
+    ]

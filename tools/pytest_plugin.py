@@ -4,6 +4,9 @@
   kernels starting at once cannot race for a TCP port.
 - Under CI (any non-empty ``CI``), a skipped test fails the run: a CI that skips the browser or
   the nbgrader test has not tested them. The skipped tests are listed with their reasons.
+- The longest files run first (the browser run, nbgrader, the notebooks; then the quick unit tests), so
+  that with several processes none is left alone with a long file at the end. Each file's tests keep
+  their order (nbval runs a notebook's cells in order).
 - In each of several pytest processes (pytest-xdist, as ``make test`` runs them), torch and the
   kernels it starts use one CPU thread and ``compare`` no worker processes (``COURSE_WORKERS=1``):
   the processes then share the cores instead of fighting over them.
@@ -23,6 +26,19 @@ nbval.kernel.KernelManager = LocalKernelManager  # type: ignore[misc]  # nbval b
 
 _skipped: list[str] = []
 ONE_CORE_EACH = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_WORKERS": "1"}
+
+
+# Files by how long they run, longest first; every other file after them, in collection order.
+LONGEST_FIRST = ("tests/test_browser.py", "tests/test_nbgrader.py", "notebooks/", "tests/test_site.py")
+
+
+def run_order(nodeid: str) -> int:
+    """Where a test's file comes in the run: the index of the first ``LONGEST_FIRST`` prefix it has."""
+    return next((i for i, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: run_order(item.nodeid))  # stable: each file keeps its tests' order
 
 
 def pytest_configure(config: pytest.Config) -> None:
