@@ -16,10 +16,12 @@ help:  ## list the targets
 setup:  ## create/update .venv from requirements.lock (skipped when unchanged); PYTHON=python3.X picks the Python
 	@bash scripts/setup_venv.sh
 
+# --no-strip-extras keeps `jsonschema[format-nongpl]==...` whole: pip 23 (Python 3.11's) installing with hashes
+# otherwise looks for the newest jsonschema to satisfy an extra and refuses it as unpinned.
 lock:  ## re-resolve requirements.txt into requirements.lock (every package, hashes), then re-execute the notebooks
 	[ -x $(LOCK_VENV)/uv ] || { "$$(bash scripts/select_python.sh)" -m venv build/lock-venv && \
 		$(LOCK_VENV)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8; }
-	$(LOCK_VENV)/uv pip compile requirements.txt --universal --python-version 3.11 --generate-hashes \
+	$(LOCK_VENV)/uv pip compile requirements.txt --universal --python-version 3.11 --generate-hashes --no-strip-extras \
 		$(LOCK_FLAGS) --custom-compile-command "make lock" --quiet -o requirements.lock
 	$(MAKE) execute
 

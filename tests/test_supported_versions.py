@@ -32,10 +32,10 @@ def script_pythons() -> list[str]:
 
 
 def pins(text: str) -> dict[str, str]:
-    """name -> version of every `name==version` requirement line (markers and hashes ignored)."""
+    """name -> version of every `name==version` or `name[extras]==version` line (markers and hashes ignored)."""
     found = {}
     for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", line)
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
         if match:
             found[match.group(1).lower().replace("_", "-")] = match.group(2)
     return found
