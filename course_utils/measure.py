@@ -15,6 +15,7 @@ from .training import train_step
 
 __all__ = [
     "Timing",
+    "clock_for",
     "gradient_bytes",
     "optimizer_state_bytes",
     "paired_ratios",
@@ -43,6 +44,17 @@ def _sync(device: torch.device | None) -> None:
         torch.cuda.synchronize(device)
 
 
+def clock_for(device: torch.device | None = None) -> Callable[[], float]:
+    """The clock ``time_calls`` reads: CPU time of this process for work on one CPU thread, wall time otherwise.
+
+    On one thread a call's CPU time is its wall time on an idle machine, but time the operating system
+    gives to other programs does not count, so a busy machine does not bend the ratios. A GPU works
+    while the CPU waits, and several threads add up their CPU time: there, wall time (after synchronising).
+    """
+    on_cpu = device is None or device.type == "cpu"
+    return time.process_time if on_cpu and torch.get_num_threads() == 1 else time.perf_counter
+
+
 def time_calls(
     fns: Mapping[str, Callable[[], object]],
     repeats: int = 15,
@@ -54,19 +66,21 @@ def time_calls(
     Interleaving makes the ratios robust: a burst of background load hits every candidate
     in the same round instead of one candidate only. The order is reversed every other round,
     so no candidate always runs first (cold caches) or always right after the same neighbour.
+    The clock is ``clock_for(device)``: CPU time on one CPU thread, wall time on a GPU.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}.")
+    clock = clock_for(device)
     samples: dict[str, list[float]] = {name: [] for name in fns}
     order = list(fns.items())
     for round_ in range(warmup + repeats):
         for name, fn in order if round_ % 2 == 0 else reversed(order):
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             fn()
             _sync(device)
             if round_ >= warmup:
-                samples[name].append(time.perf_counter() - start)
+                samples[name].append(clock() - start)
     return {name: Timing(statistics.median(t), tuple(t)) for name, t in samples.items()}
 
 

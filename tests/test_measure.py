@@ -8,6 +8,7 @@ import torch
 from course_utils.freezing import freeze
 from course_utils.measure import (
     Timing,
+    clock_for,
     gradient_bytes,
     optimizer_state_bytes,
     parameter_bytes,
@@ -21,12 +22,37 @@ from course_utils.models import CourseCNN
 from course_utils.optim_groups import trainable_parameters
 
 
+def busy(seconds: float) -> None:
+    """Work on the CPU for about ``seconds`` of CPU time (a sleep costs none)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
 def test_time_calls_orders_and_counts() -> None:
-    timings = time_calls({"slow": lambda: time.sleep(0.004), "fast": lambda: None}, repeats=5, warmup=1)
+    timings = time_calls({"slow": lambda: busy(0.004), "fast": lambda: None}, repeats=5, warmup=1)
     assert len(timings["slow"].times) == 5
     assert timings["slow"].median > timings["fast"].median
     assert speedups(timings, "slow")["fast"] > 5
     assert "ms" in str(timings["slow"])
+
+
+def test_on_one_cpu_thread_only_the_calls_own_work_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time given to other programs (here: a sleep) is not the call's cost; a busy machine cannot bend a ratio."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert clock_for() is clock_for(torch.device("cpu")) is time.process_time
+    timings = time_calls({"works": lambda: busy(0.005), "waits": lambda: time.sleep(0.005)}, repeats=3, warmup=0)
+    assert timings["works"].median >= 0.004 and timings["waits"].median < 0.001, timings
+
+
+def test_a_gpu_or_several_threads_are_timed_on_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU works while the CPU waits; several threads add up their CPU time: both need wall time."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert clock_for(torch.device("cuda")) is time.perf_counter
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert clock_for() is time.perf_counter
+    timings = time_calls({"waits": lambda: time.sleep(0.005)}, repeats=3, warmup=0)
+    assert timings["waits"].median >= 0.004, timings
 
 
 def test_time_calls_alternates_the_order_each_round() -> None:

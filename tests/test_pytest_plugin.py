@@ -171,6 +171,18 @@ def test_each_of_several_pytest_processes_uses_one_core(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout
 
 
+def test_several_processes_start_the_longest_files_first(tmp_path: Path) -> None:
+    """pytest-xdist sorts files by how many tests they hold unless told not to: the one-test browser file came last."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    record = "def test_{0}():\n    with open('order.txt', 'a') as out:\n        out.write('{1}\\n')\n"
+    (tests / "test_browser.py").write_text(record.format("drive", "browser"))
+    (tests / "test_many.py").write_text("".join(record.format(f"quick_{i}", "many") for i in range(20)))
+    result = run_pytest(tmp_path, None, "-n", "1", "--dist", "loadfile")
+    assert result.returncode == 0, result.stdout
+    assert (tmp_path / "order.txt").read_text().split()[0] == "browser", "the one-test file must go first"
+
+
 def test_the_longest_files_run_first_and_each_file_keeps_its_order() -> None:
     from tools.pytest_plugin import pytest_collection_modifyitems
 

@@ -11,8 +11,8 @@ Markdown table row that names one notebook (e.g. `01_layers`), the first cell ho
 and the total between `<!-- bench:total -->` and `<!-- /bench:total -->`. A run without the
 notebooks writes a file only when --output names one, so it cannot replace the committed
 report with a partial one. Notebooks are executed in a fresh kernel but not rewritten.
-Speed claims are ratios of interleaved medians (`measure.time_calls`), so background load
-hits both candidates alike.
+Speed claims are ratios of interleaved medians (`measure.time_calls`, in CPU time on one thread), so
+background load hits both candidates alike and the time given to other programs does not count.
 """
 
 from __future__ import annotations

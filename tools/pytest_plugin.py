@@ -6,7 +6,8 @@
   the nbgrader test has not tested them. The skipped tests are listed with their reasons.
 - The longest files run first (the browser run, nbgrader, the notebooks; then the quick unit tests), so
   that with several processes none is left alone with a long file at the end. Each file's tests keep
-  their order (nbval runs a notebook's cells in order).
+  their order (nbval runs a notebook's cells in order). pytest-xdist hands the files out in this order
+  (its ``--loadscope-reorder``, which puts the files with the most tests first, is turned off).
 - In each of several pytest processes (pytest-xdist, as ``make test`` runs them), torch and the
   kernels it starts use one CPU thread and ``compare`` no worker processes (``COURSE_WORKERS=1``):
   the processes then share the cores instead of fighting over them.
@@ -42,6 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: hand out files in the order above, not
+        config.option.loadscopereorder = False  # by how many tests each holds (a one-test file would come last)
     if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several pytest processes: one core each
         for name, value in ONE_CORE_EACH.items():
             os.environ.setdefault(name, value)  # inherited by every kernel and subprocess started from here
