@@ -7,12 +7,11 @@ what `make lab` uses). Playwright drives Debian's Chromium (never a downloaded b
 with shutil.which("chromium")). In one session:
 
 - `/` lands on 01_layers.ipynb and no Jupyter-news prompt appears (the make lab settings);
-- every notebook is opened (no outputs yet: the copy is cleared), then run, one at a time, with
-  its exercises unanswered: every code cell executes, no error, no stderr, every checker says
-  "Not there yet";
-- in every notebook one quiz is answered (choice or number) and shows its feedback, and the
-  first exercise is answered with its solution (from the teacher's Solutions section) and its
-  checker says "All checks passed";
+- one notebook after the other, as a learner works: it is opened (no outputs yet: the copy is
+  cleared) and run with its exercises unanswered: every code cell executes, no error, no stderr,
+  every checker says "Not there yet"; then its first exercise is answered with its solution (from
+  the teacher's Solutions section) and its checker says "All checks passed", and one quiz is
+  answered (choice or number) and shows its feedback;
 - 03's freeze panel freezes a block and trains; 05's fine-tune explorer re-runs for the far task;
 - the browser console shows no error, the kernels used IPC, the committed notebooks are unchanged.
 
@@ -57,6 +56,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 FIRST = "01_layers.ipynb"
+FREEZE_PANEL_NOTEBOOK = "03_freezing.ipynb"
+EXPLORER_NOTEBOOK = "05_partial_freezing.ipynb"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
@@ -278,14 +279,11 @@ def drive_the_course(page, expect, lab: Lab, errors: list[str]) -> None:
     page.wait_for_function(PANEL_READY, arg=FIRST, timeout=WIDGET_TIMEOUT_MS, polling=250)
     assert "/lab/tree/01_layers.ipynb" in page.url, page.url
 
-    for name in NOTEBOOKS:  # open each one: the cleared notebook and its widgets must render
-        page.evaluate("(path) => { window.jupyterapp.commands.execute('docmanager:open', {path}); }", name)
-        page.wait_for_function(PANEL_READY, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=250)
-        text = page.locator(f"#{panel_id(page, name)}").inner_text()
-        assert "Error displaying widget" not in text and "model not found" not in text, f"{name}: widget error"
-        assert not errors, f"console errors after opening {name}: {errors}"
-
-    for name in NOTEBOOKS:  # one at a time: a notebook's timing checks never share the cores with another kernel
+    # As a learner works: one notebook after the other, each opened, run, answered, then left for the next.
+    # One at a time, a notebook's timing checks never share the cores with another kernel, and the
+    # browser never re-renders a finished notebook to switch back to it.
+    for name in NOTEBOOKS:
+        open_cleared(page, name, errors)
         start_run_all(page, name)
         result = page.wait_for_function(RUN_FINISHED, arg=name, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
         outcome = result.json_value()
@@ -293,14 +291,22 @@ def drive_the_course(page, expect, lab: Lab, errors: list[str]) -> None:
         reports = page.evaluate(CELL_TEXTS, name)
         unanswered = [text for text in reports if "Exercise:" in text]
         assert unanswered and all("Not there yet" in text for text in unanswered), f"{name}: {unanswered}"
-
-    for name in NOTEBOOKS:
         answer_the_first_exercise(page, name, first_exercise(NOTEBOOK_DIR / name))
-    for name in NOTEBOOKS:
         answer_one_quiz(page, expect, name)
-    use_the_freeze_panel(page, expect)
-    use_the_explorer(page, expect)
+        if name == FREEZE_PANEL_NOTEBOOK:
+            use_the_freeze_panel(page, expect)
+        if name == EXPLORER_NOTEBOOK:
+            use_the_explorer(page, expect)
     assert page.get_by_text(re.compile(r"Jupyter news", re.IGNORECASE)).count() == 0, "the news prompt appeared"
+
+
+def open_cleared(page, name: str, errors: list[str]) -> None:
+    """Open the notebook (the first one is open already): the cleared notebook and its widgets must render."""
+    page.evaluate("(path) => { window.jupyterapp.commands.execute('docmanager:open', {path}); }", name)
+    page.wait_for_function(PANEL_READY, arg=name, timeout=WIDGET_TIMEOUT_MS, polling=250)
+    text = page.locator(f"#{panel_id(page, name)}").inner_text()
+    assert "Error displaying widget" not in text and "model not found" not in text, f"{name}: widget error"
+    assert not errors, f"console errors after opening {name}: {errors}"
 
 
 def answer_the_first_exercise(page, name: str, answer: Answer) -> None:
@@ -362,7 +368,7 @@ def answer_one_quiz(page, expect, name: str) -> None:
 
 
 def use_the_freeze_panel(page, expect) -> None:
-    panel = show(page, "03_freezing.ipynb").locator(".freeze-panel").first
+    panel = show(page, FREEZE_PANEL_NOTEBOOK).locator(".freeze-panel").first
     panel.scroll_into_view_if_needed()
     trainable = panel.locator(".freeze-panel-trainable")
     expect(trainable).to_contain_text("Trainable", timeout=WIDGET_TIMEOUT_MS)
@@ -379,7 +385,7 @@ def use_the_freeze_panel(page, expect) -> None:
 
 
 def use_the_explorer(page, expect) -> None:
-    notebook = show(page, "05_partial_freezing.ipynb")
+    notebook = show(page, EXPLORER_NOTEBOOK)
     toggle = page.locator(".widget-toggle-buttons button", has_text="far")  # resolved inside each vbox
     explorer = notebook.locator(".widget-vbox", has=toggle).last
     explorer.scroll_into_view_if_needed()
