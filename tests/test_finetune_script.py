@@ -228,8 +228,12 @@ def test_default_weights_come_from_the_cache_or_a_local_file(
 
 
 def error_of(finetune: ModuleType, *argv: str) -> str:
+    """The one-line error the script exits with; the test must not leave the default --out in the working folder."""
+    default_out = Path("finetune_out")
+    existed = default_out.exists()
     with pytest.raises(SystemExit) as exit_info:
         finetune.main(list(argv))
+    assert existed or not default_out.exists(), "this call wrote finetune_out/ here: pass --out under tmp_path"
     message = exit_info.value.code
     assert isinstance(message, str) and message.startswith("error: ") and "\n" not in message, message
     return message
@@ -254,11 +258,11 @@ def test_bad_data_folders_get_one_clear_line(finetune: ModuleType, tmp_path: Pat
         empty: "class folder " + str(empty / "val" / "digit3") + " has no images",
     }
     for folder, expected in cases.items():
-        assert expected in error_of(finetune, "--data", str(folder), *SMALL)
+        assert expected in error_of(finetune, "--data", str(folder), "--out", str(tmp_path / "out"), *SMALL)
 
 
-def test_bad_model_or_strategy_gets_one_clear_line(finetune: ModuleType, digits: Path) -> None:
-    base = ["--data", str(digits), *SMALL]
+def test_bad_model_or_strategy_gets_one_clear_line(finetune: ModuleType, digits: Path, tmp_path: Path) -> None:
+    base = ["--data", str(digits), "--out", str(tmp_path / "out"), *SMALL]
     assert "unknown --model 'vgg16': choose resnet18, mobilenet_v3_small, efficientnet_b0" in error_of(
         finetune, *base, "--model", "vgg16"
     )
