@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import re
 import socket
 from pathlib import Path
@@ -54,16 +55,15 @@ def test_no_machine_specific_output(path: Path) -> None:
 
 
 def committed_text_files(root: Path) -> list[Path]:
-    """The project's own text files under root: no build output, venvs, git data or notebooks (tested above)."""
-    skipped = {".git", ".venv", "build", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+    """The project's own text files under root: not git's data, nor a folder .gitignore names (venvs, builds)."""
+    ignored = (root / ".gitignore").read_text().split()
+    skipped = {".git"} | {line.strip("/") for line in ignored if line.endswith("/") and "*" not in line}
     suffixes = {".py", ".md", ".txt", ".lock", ".toml", ".cfg", ".yml", ".yaml", ".json", ".sh", ".rst", ".html", ""}
-    return [
-        path
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-        and not skipped.intersection(path.relative_to(root).parts)
-        and (path.suffix in suffixes or path.name == "Makefile")
-    ]
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d not in skipped and not d.endswith(("_cache", ".egg-info")))
+        found += [Path(folder, name) for name in sorted(names) if Path(name).suffix in suffixes or name == "Makefile"]
+    return found
 
 
 def test_committed_text_files_name_no_machine_path() -> None:
@@ -71,6 +71,7 @@ def test_committed_text_files_name_no_machine_path() -> None:
     root = Path(__file__).resolve().parents[1]
     files = committed_text_files(root)
     assert root / "requirements-site.txt" in files and root / "Makefile" in files
+    assert not any({".venv", "build"} & set(path.relative_to(root).parts) for path in files)
     for path in files:
         if path == Path(__file__).resolve():
             continue  # the pattern itself
