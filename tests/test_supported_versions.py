@@ -31,11 +31,14 @@ def script_pythons() -> list[str]:
     return sorted(match.group(1).split(), key=lambda v: int(v.split(".")[1]))
 
 
+PIN = re.compile(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\@]+)")  # name[extras]==version
+
+
 def pins(text: str) -> dict[str, str]:
     """name -> version of every `name==version` or `name[extras]==version` line (markers and hashes ignored)."""
     found = {}
     for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        match = PIN.match(line)
         if match:
             found[match.group(1).lower().replace("_", "-")] = match.group(2)
     return found
@@ -189,7 +192,7 @@ def loose_requirement_lines(text: str) -> list[str]:
     """Lines of a requirements file that are not a plain `name[extras]==version` pin: a URL, a path or a range."""
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     requirements = [line for line in lines if line and not line.startswith("-")]
-    return [line for line in requirements if not re.fullmatch(r"[A-Za-z0-9_.-]+(\[[^\]]*\])?==[^\s;@]+(\s*;.*)?", line)]
+    return [line for line in requirements if not re.fullmatch(rf"{PIN.pattern}(\s*;.*)?", line)]
 
 
 def test_loose_requirement_lines_are_found() -> None:
