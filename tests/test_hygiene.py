@@ -15,6 +15,12 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 MACHINE_PATH = re.compile(r"(/root/|/home/|/Users/|/tmp/|/work/|[A-Z]:\\\\Users)")
 
 
+def machine_path_excerpt(text: str) -> str | None:
+    """The first machine path in text with some context around it, or None when there is none."""
+    match = MACHINE_PATH.search(text)
+    return None if match is None else text[max(0, match.start() - 60) : match.end() + 60]
+
+
 def _load(path: Path) -> dict:
     return json.loads(path.read_text())
 
@@ -45,16 +51,14 @@ def test_no_errors_or_stderr(path: Path) -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_machine_specific_output(path: Path) -> None:
     text = json.dumps([c.get("outputs", []) for c in _load(path)["cells"]])
-    match = MACHINE_PATH.search(text)
-    assert match is None, (
-        f"{path.name} shows a machine path in an output: …{text[max(0, match.start() - 60) : match.end() + 60]}…"
-    )
+    excerpt = machine_path_excerpt(text)
+    assert excerpt is None, f"{path.name} shows a machine path in an output: …{excerpt}…"
     for name in {socket.gethostname(), getpass.getuser()} - {"root", "localhost", ""}:
         if len(name) >= 4:  # shorter names occur in ordinary text
             assert name not in text, f"{path.name} shows this machine's host or user name {name!r} in an output"
 
 
-def committed_text_files(root: Path) -> list[Path]:
+def project_text_files(root: Path) -> list[Path]:
     """The project's own text files under root: not git's data, nor a folder .gitignore names (venvs, builds)."""
     ignored = (root / ".gitignore").read_text().split()
     skipped = {".git"} | {line.strip("/") for line in ignored if line.endswith("/") and "*" not in line}
@@ -66,20 +70,17 @@ def committed_text_files(root: Path) -> list[Path]:
     return found
 
 
-def test_committed_text_files_name_no_machine_path() -> None:
+def test_project_text_files_name_no_machine_path() -> None:
     """A path such as file:///tmp/… in a requirements file installs only on the machine that wrote it."""
     root = Path(__file__).resolve().parents[1]
-    files = committed_text_files(root)
+    files = project_text_files(root)
     assert root / "requirements-site.txt" in files and root / "Makefile" in files
     assert not any({".venv", "build"} & set(path.relative_to(root).parts) for path in files)
     for path in files:
         if path == Path(__file__).resolve():
             continue  # the pattern itself
-        text = path.read_text(errors="replace")
-        match = MACHINE_PATH.search(text)
-        assert match is None, (
-            f"{path.relative_to(root)} names a machine path: …{text[max(0, match.start() - 40) : match.end() + 60]}…"
-        )
+        excerpt = machine_path_excerpt(path.read_text(errors="replace"))
+        assert excerpt is None, f"{path.relative_to(root)} names a machine path: …{excerpt}…"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

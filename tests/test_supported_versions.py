@@ -201,9 +201,15 @@ def test_loose_requirement_lines_are_found() -> None:
     assert loose_requirement_lines(text) == [wheel, "bar>=2"]
 
 
-@pytest.mark.parametrize(
-    "name", ["requirements.txt", "requirements-dev.txt", "requirements-instructor.txt", "requirements-site.txt"]
-)
-def test_requirement_files_hold_only_exact_pins(name: str) -> None:
+REQUIREMENT_FILES = sorted(ROOT.glob("requirements*.txt"))
+
+
+def test_every_requirements_file_is_checked() -> None:
+    assert {"requirements.txt", "requirements-dev.txt", "requirements-site.txt"} <= {p.name for p in REQUIREMENT_FILES}
+
+
+@pytest.mark.parametrize("path", REQUIREMENT_FILES, ids=lambda p: p.name)
+def test_requirement_files_hold_only_exact_pins(path: Path) -> None:
     """A direct reference (`pkg @ file:///…`) installs only on the machine that wrote it; a range drifts."""
-    assert not loose_requirement_lines((ROOT / name).read_text()), f"{name}: pin these as name==version"
+    loose = loose_requirement_lines(path.read_text())
+    assert not loose, f"{path.name}: pin these as name==version: {loose}"
